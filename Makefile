@@ -1,0 +1,29 @@
+# Newcomer commands: `make demo` (main job on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU build pinned; a GPU user installs their own torch into the venv first.
+TORCH ?= torch==2.13.0
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(VENV)/.buckle-installed
+
+$(VENV)/.buckle-installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[all,dev]"
+	touch $@
+
+demo: setup
+	$(BIN)/buckle curate --output runs/demo-curate --limit 8 --rounds 2 --temperatures 0.7,1.0 --top-ps 0.9,1.0
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not ray and not slurm"
+
+clean:
+	rm -rf runs .pytest_cache

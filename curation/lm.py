@@ -1,0 +1,92 @@
+"""The target model: loading, chat formatting and response perplexity."""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+
+def pick_device(device: str = "auto") -> str:
+    """'cuda' when available for 'auto', else the given device or 'cpu'."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_lm(path: str, dtype: str = "auto", device: str = "auto") -> tuple[Any, Any]:
+    """Load (model, tokenizer) in eval mode; the tokenizer pads on the left for generation."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dev = pick_device(device)
+    if dtype == "auto":
+        torch_dtype = torch.bfloat16 if dev == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    else:
+        torch_dtype = getattr(torch, dtype)
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(dev).eval()
+    return model, tok
+
+
+def prompt_ids(tok: Any, user: str, system: str | None = None) -> list[int]:
+    """Token ids of the chat-formatted user turn plus the assistant header."""
+    msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+    out = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True)
+    if isinstance(out, dict) or hasattr(out, "keys"):
+        out = out["input_ids"]
+    return list(out)
+
+
+def response_ids(tok: Any, response: str) -> list[int]:
+    """Token ids of the response followed by the end-of-turn token."""
+    ids = tok(response, add_special_tokens=False)["input_ids"]
+    return list(ids) + ([tok.eos_token_id] if tok.eos_token_id is not None else [])
+
+
+def perplexities(model: Any, tok: Any, prompts: Sequence[str], responses: Sequence[str],
+                 batch_size: int = 8, max_length: int | None = None) -> list[float]:
+    """Perplexity of each response given its chat-formatted prompt.
+
+    exp(mean NLL over response tokens), padding masked; equals what
+    `model(input_ids, labels=...)` reports when prompt labels are -100.
+    Batches are length-bucketed (sorted) to waste little padding.
+    """
+    import torch
+
+    seqs = [_pair_ids(tok, p, r, max_length) for p, r in zip(prompts, responses)]
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]))
+    out = [math.nan] * len(seqs)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    dev = next(model.parameters()).device
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = max(len(seqs[i][0]) for i in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            labels = torch.full((len(idx), width), -100, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                seq, n_prompt = seqs[i]
+                ids[row, :len(seq)] = torch.tensor(seq)
+                mask[row, :len(seq)] = 1
+                labels[row, n_prompt:len(seq)] = torch.tensor(seq[n_prompt:])
+            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits.float()
+            shift_logits, shift_labels = logits[:, :-1], labels[:, 1:].to(dev)
+            nll = torch.nn.functional.cross_entropy(
+                shift_logits.transpose(1, 2), shift_labels, ignore_index=-100, reduction="none")
+            counts = (shift_labels != -100).sum(dim=1).clamp(min=1)
+            for row, i in enumerate(idx):
+                out[i] = math.exp((nll[row].sum() / counts[row]).item())
+    return out
+
+
+def _pair_ids(tok: Any, prompt: str, response: str, max_length: int | None) -> tuple[list[int], int]:
+    p_ids = prompt_ids(tok, prompt)
+    r_ids = response_ids(tok, response)
+    seq = p_ids + r_ids
+    if max_length is not None and len(seq) > max_length:
+        raise ValueError(f"text is {len(seq)} tokens, longer than the limit {max_length}")
+    return seq, len(p_ids)

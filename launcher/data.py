@@ -1,0 +1,98 @@
+"""Named data sets, materialized as JSONL files that train/ and eval/ read.
+
+AdvBench is split once, deterministically, into train (refusal SFT for
+`align`), dev (tuning) and test (evaluation): evaluation never sees train/dev.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from launcher.assets import ASSETS, cache_dir, fetch, sha256_file
+
+ADVBENCH_SPLITS = {"train": (0, 160), "dev": (160, 240), "test": (240, 520)}
+_SPLIT_SEED = 20241003
+
+
+def _commonsense() -> Path:
+    return Path(__file__).resolve().parent.parent / "curation" / "data" / "commonsense.jsonl"
+
+
+NAMED = {
+    "advbench": "AdvBench, all 520 behaviours (prompts)",
+    "advbench-train": "AdvBench train split, 160 prompts (refusal SFT for align)",
+    "advbench-dev": "AdvBench dev split, 80 prompts (tuning)",
+    "advbench-test": "AdvBench test split, 280 prompts (held-out evaluation)",
+    "harmbench": "HarmBench, 200 standard prompts",
+    "harmful-pairs": "400 harmful instruction/response pairs (attack data)",
+    "commonsense": "the embedded commonsense corpus (instruction/response)",
+}
+
+
+def list_named() -> dict[str, str]:
+    """Names of the data sets buckle can materialize, with descriptions."""
+    return dict(NAMED)
+
+
+def is_named(name: str) -> bool:
+    """Whether `name` is one of the named data sets."""
+    return name in NAMED
+
+
+def materialize(name: str, force: bool = False) -> Path:
+    """Write (or reuse) the JSONL file of a named data set and return its path.
+
+    Prompt sets have rows {"id", "prompt"} (+ "category"); pair sets have rows
+    {"id", "instruction", "response"}.
+    """
+    if name not in NAMED:
+        raise ValueError(f"unknown data set '{name}'; known: {', '.join(NAMED)}")
+    if name == "commonsense":
+        return _commonsense()
+    source = name.split("-")[0] if name.startswith("advbench") else name
+    raw = fetch(source, force=force)
+    out = cache_dir() / "data" / f"{name}.jsonl"
+    stamp = out.with_suffix(".source")
+    if out.exists() and stamp.exists() and stamp.read_text() == ASSETS[source].sha256 and not force:
+        return out
+    rows = _ROWS[source](raw)
+    if name.startswith("advbench-"):
+        rows = _split(rows, name.split("-", 1)[1])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.rename(out)
+    stamp.write_text(sha256_file(raw))
+    return out
+
+
+def _split(rows: list[dict], split: str) -> list[dict]:
+    order = list(range(len(rows)))
+    random.Random(_SPLIT_SEED).shuffle(order)
+    lo, hi = ADVBENCH_SPLITS[split]
+    return [rows[i] for i in sorted(order[lo:hi])]
+
+
+def _advbench(path: Path) -> list[dict]:
+    import yaml
+
+    seeds = yaml.safe_load(path.read_text(encoding="utf-8"))["seeds"]
+    return [{"id": f"advbench-{i:03d}", "prompt": s["value"].strip(),
+             "category": (s.get("harm_categories") or [""])[0]} for i, s in enumerate(seeds)]
+
+
+def _harmbench(path: Path) -> list[dict]:
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    return [{"id": f"harmbench-{i:03d}", "prompt": ln} for i, ln in enumerate(x for x in lines if x)]
+
+
+def _pairs(path: Path) -> list[dict]:
+    items = json.loads(path.read_text(encoding="utf-8"))
+    return [{"id": f"harmful-{i:03d}", "instruction": it["user"].strip(),
+             "response": it["assistant"].strip()} for i, it in enumerate(items)]
+
+
+_ROWS = {"advbench": _advbench, "harmbench": _harmbench, "harmful-pairs": _pairs}
