@@ -27,7 +27,10 @@ NAMED = {
     "harmbench": "HarmBench, 200 standard prompts",
     "harmful-pairs": "400 harmful instruction/response pairs (attack data)",
     "commonsense": "the embedded commonsense corpus (instruction/response)",
+    "commonsense-train": "the corpus less its held-out slice (for curation and benign mixing)",
+    "commonsense-heldout": "the corpus's last 40 pairs (benign eval; never curated or trained on)",
 }
+HELDOUT = 40
 
 
 def list_named() -> dict[str, str]:
@@ -50,6 +53,8 @@ def materialize(name: str, force: bool = False) -> Path:
         raise ValueError(f"unknown data set '{name}'; known: {', '.join(NAMED)}")
     if name == "commonsense":
         return _commonsense()
+    if name.startswith("commonsense-"):
+        return _corpus_slice(name)
     source = name.split("-")[0] if name.startswith("advbench") else name
     raw = fetch(source, force=force)
     out = cache_dir() / "data" / f"{name}.jsonl"
@@ -66,6 +71,16 @@ def materialize(name: str, force: bool = False) -> Path:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.rename(out)
     stamp.write_text(sha256_file(raw))
+    return out
+
+
+def _corpus_slice(name: str) -> Path:
+    lines = _commonsense().read_text(encoding="utf-8").splitlines(keepends=True)
+    part = lines[-HELDOUT:] if name.endswith("heldout") else lines[:-HELDOUT]
+    out = cache_dir() / "data" / f"{name}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.exists() or out.read_text(encoding="utf-8") != "".join(part):
+        out.write_text("".join(part), encoding="utf-8")
     return out
 
 
