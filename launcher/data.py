@@ -28,9 +28,9 @@ NAMED = {
     "harmful-pairs": "400 harmful instruction/response pairs (attack data)",
     "commonsense": "the embedded commonsense corpus (instruction/response)",
     "commonsense-train": "the corpus less its held-out slice (for curation and benign mixing)",
-    "commonsense-heldout": "the corpus's last 40 pairs (benign eval; never curated or trained on)",
+    "commonsense-heldout": "every 6th corpus pair, 40 over all topics (benign eval; never curated or trained on)",
 }
-HELDOUT = 40
+HELDOUT_EVERY = 6
 
 
 def list_named() -> dict[str, str]:
@@ -76,7 +76,9 @@ def materialize(name: str, force: bool = False) -> Path:
 
 def _corpus_slice(name: str) -> Path:
     lines = _commonsense().read_text(encoding="utf-8").splitlines(keepends=True)
-    part = lines[-HELDOUT:] if name.endswith("heldout") else lines[:-HELDOUT]
+    held = [ln for i, ln in enumerate(lines) if i % HELDOUT_EVERY == HELDOUT_EVERY - 1]
+    rest = [ln for i, ln in enumerate(lines) if i % HELDOUT_EVERY != HELDOUT_EVERY - 1]
+    part = held if name.endswith("heldout") else rest
     out = cache_dir() / "data" / f"{name}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     if not out.exists() or out.read_text(encoding="utf-8") != "".join(part):
