@@ -28,14 +28,21 @@ class CurateConfig(BaseModel):
     tolerance: float = Field(0.10, ge=0.0, le=1.0)
     keywords: list[str] = Field(default_factory=lambda: list(SAFETY_KEYWORDS))
     max_new_tokens: int = Field(160, ge=1)
+    unfinished: Literal["trim", "keep", "drop"] = Field(
+        "trim", description="a candidate cut by the token budget: trim to its last sentence, keep, or drop")
     max_length: Optional[int] = Field(None, ge=16, description="token cap; default: model context")
-    batch_size: int = Field(8, ge=1, description="records per generation/scoring batch")
+    batch_size: int = Field(8, ge=1, description="records curated together (one beam search)")
+    gen_batch_size: int = Field(64, ge=1, description="rows per generate call")
+    score_batch_size: int = Field(16, ge=1, description="sequences per perplexity forward")
     limit: Optional[int] = Field(None, ge=1)
     seed: int = 0
     judge: Literal["offline", "openai"] = "offline"
     judge_url: Optional[str] = None
     judge_model: Optional[str] = None
     judge_api_key_env: str = "OPENAI_API_KEY"
+    judge_timeout: float = Field(60.0, gt=0)
+    judge_retries: int = Field(3, ge=0)
+    judge_workers: int = Field(4, ge=1)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
     # input column mapping

@@ -17,6 +17,13 @@ def read_records(source: str, cols: Columns | None = None,
         cols: column mapping.
         limit: stop after this many rows read (good or bad).
     """
+    for _, item in read_located(source, cols, limit):
+        yield item
+
+
+def read_located(source: str, cols: Columns | None = None,
+                 limit: int | None = None) -> Iterator[tuple[str, dict | Quarantine]]:
+    """Like `read_records`, but each item comes with where it was read ("file:line", "file:row N")."""
     count = 0
     for item in _iter_source(source, cols or Columns()):
         if limit is not None and count >= limit:
@@ -38,7 +45,7 @@ def input_files(source: str) -> list[Path]:
     return []
 
 
-def _iter_source(source: str, cols: Columns) -> Iterator[dict | Quarantine]:
+def _iter_source(source: str, cols: Columns) -> Iterator[tuple[str, dict | Quarantine]]:
     files = input_files(source)
     if not files:
         yield from _read_dataset(source, cols)
@@ -50,26 +57,28 @@ def _iter_source(source: str, cols: Columns) -> Iterator[dict | Quarantine]:
             yield from _read_jsonl(path, cols)
 
 
-def _read_jsonl(path: Path, cols: Columns) -> Iterator[dict | Quarantine]:
+def _read_jsonl(path: Path, cols: Columns) -> Iterator[tuple[str, dict | Quarantine]]:
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
-            item = parse_jsonl_line(raw, f"{path.name}:{lineno}", cols)
+            where = f"{path.name}:{lineno}"
+            item = parse_jsonl_line(raw, where, cols)
             if item is not None:
-                yield item
+                yield where, item
 
 
-def _read_parquet(path: Path, cols: Columns) -> Iterator[dict | Quarantine]:
+def _read_parquet(path: Path, cols: Columns) -> Iterator[tuple[str, dict | Quarantine]]:
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
     rownum = 0
     for batch in pf.iter_batches(batch_size=1024):
         for row in batch.to_pylist():
-            yield validate_row(row, f"{path.name}:row {rownum}", cols)
+            where = f"{path.name}:row {rownum}"
+            yield where, validate_row(row, where, cols)
             rownum += 1
 
 
-def _read_dataset(source: str, cols: Columns) -> Iterator[dict | Quarantine]:
+def _read_dataset(source: str, cols: Columns) -> Iterator[tuple[str, dict | Quarantine]]:
     if source.endswith((".jsonl", ".json", ".parquet")) or "/" not in source and "." in source:
         raise FileNotFoundError(f"input file '{source}' not found")
     import datasets
@@ -79,4 +88,5 @@ def _read_dataset(source: str, cols: Columns) -> Iterator[dict | Quarantine]:
     except Exception as exc:  # datasets raises many types for a bad id
         raise FileNotFoundError(f"input '{source}' is neither a file nor a loadable dataset: {exc}") from None
     for rownum, row in enumerate(ds):
-        yield validate_row(row, f"{source}:row {rownum}", cols)
+        where = f"{source}:row {rownum}"
+        yield where, validate_row(row, where, cols)

@@ -1,0 +1,55 @@
+"""Revision prompts for the two objectives, and cleanup of what the model returns."""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+# CTRL (arXiv 2405.19358): ask for the same content seen from another angle.
+REDUCE = """Rewrite the answer below from an alternative perspective. Keep the same facts and advice, \
+stay helpful and easy to read, and reply with the rewritten answer only.
+
+Question: {instruction}
+
+Answer: {response}"""
+
+# The every-stage paper (arXiv 2410.02220): weave safety implication into the text.
+AMPLIFY = """Rewrite the answer below so that it also carries a safety message, naturally using \
+some of these ideas: {keywords}. Keep the same helpful facts and advice, stay easy to read, \
+and reply with the rewritten answer only.
+
+Question: {instruction}
+
+Answer: {response}"""
+
+_PREAMBLE = re.compile(r"^(sure|certainly|of course|okay|ok|here(?:'s| is| are)|rewritten|revised|alternative)"
+                       r"[^\n]{0,80}:\s*\n?", re.IGNORECASE)
+_LABEL = re.compile(r"^(rewritten |revised )?answer\s*:\s*", re.IGNORECASE)
+
+
+def revision_prompt(objective: str, instruction: str, response: str, keywords: Sequence[str] = ()) -> str:
+    """The user turn that asks the model to revise `response` for `objective`."""
+    if objective == "reduce":
+        return REDUCE.format(instruction=instruction, response=response)
+    if objective == "amplify":
+        return AMPLIFY.format(instruction=instruction, response=response, keywords=", ".join(keywords))
+    raise ValueError(f"objective: unknown '{objective}' (reduce, amplify)")
+
+
+def clean_candidate(text: str, finished: bool = True, unfinished: str = "trim") -> str:
+    """Strip preambles ("Here is the rewritten answer:"), labels and quotes.
+
+    An unfinished text (cut by the token budget) is, by `unfinished`: "trim"med
+    to its last full sentence (dropped without one), "keep"t, or "drop"ped
+    (returned empty).
+    """
+    out = text.strip()
+    out = _PREAMBLE.sub("", out, count=1).strip()
+    out = _LABEL.sub("", out, count=1).strip()
+    if len(out) >= 2 and out[0] == out[-1] and out[0] in "\"'":
+        out = out[1:-1].strip()
+    if not finished and unfinished == "drop":
+        return ""
+    if not finished and unfinished == "trim":
+        ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", out)]
+        out = out[:ends[-1]].strip() if ends else ""
+    return out

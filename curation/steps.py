@@ -1,0 +1,92 @@
+"""The curation work as a callable over batches of records, independent of any executor.
+
+The local executor calls `CurateStep` in a loop; the Ray executor wraps the
+same class in an actor pool (the model loads once per actor). Records must be
+screened first (`LengthScreen`): a record too long for the model's context is
+bad input and belongs in quarantine, not in a crashed batch.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from curation.config import CurateConfig
+from curation.records import Quarantine, prompt_text
+
+
+class LengthScreen:
+    """Quarantines records whose revision prompt plus token budget overflows the context.
+
+    Needs only the tokenizer, so an executor can screen before dispatching work.
+    """
+
+    def __init__(self, cfg: CurateConfig, model_path: str, tokenizer: Any = None):
+        from curation.prompts import revision_prompt
+        from curation.lm import prompt_ids
+
+        if tokenizer is None:
+            from transformers import AutoConfig, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(model_path)
+            context = getattr(AutoConfig.from_pretrained(model_path), "max_position_embeddings", None)
+        else:
+            context = None
+        context = context or 2048
+        self.max_length = min(cfg.max_length, context) if cfg.max_length else context
+        self.cfg, self.tok = cfg, tokenizer
+        self._revision, self._prompt_ids = revision_prompt, prompt_ids
+
+    def tokens_needed(self, record: dict) -> int:
+        """Tokens of the first revision prompt plus the smallest useful generation budget."""
+        user = self._revision(self.cfg.objective, prompt_text(record), record["response"], self.cfg.keywords)
+        return len(self._prompt_ids(self.tok, user)) + min(self.cfg.max_new_tokens, 16)
+
+    def __call__(self, record: dict, where: str) -> dict | Quarantine:
+        """The record unchanged, or a Quarantine saying it is too long."""
+        need = self.tokens_needed(record)
+        if need > self.max_length:
+            return Quarantine(where, f"text too long: needs {need} tokens, the model's limit is {self.max_length}",
+                              record)
+        return record
+
+
+class CurateStep:
+    """Loads the model once; each call curates a batch of screened records."""
+
+    def __init__(self, cfg: CurateConfig, model_path: str):
+        """Args:
+            cfg: the run's config.
+            model_path: a local directory or hub id (already resolved by the launcher).
+        """
+        from curation.beam import BeamSearch
+        from curation.engine import LMEngine
+        from curation.judges import make_judge
+        from curation.lm import load_lm
+
+        self.cfg = cfg
+        self.model, self.tok = load_lm(model_path, cfg.dtype, cfg.device)
+        self.engine = LMEngine(self.model, self.tok, cfg.max_length, cfg.gen_batch_size,
+                               cfg.score_batch_size, cfg.seed)
+        judge = make_judge(cfg.judge, cfg.judge_url, cfg.judge_model, cfg.judge_api_key_env,
+                           **({"timeout": cfg.judge_timeout, "retries": cfg.judge_retries,
+                               "workers": cfg.judge_workers} if cfg.judge == "openai" else {}))
+        self.search = BeamSearch(self.engine, judge, cfg, model_name=cfg.model)
+        self.screen = LengthScreen(cfg, model_path, tokenizer=self.tok)
+        self.screen.max_length = self.engine.max_length
+
+    @property
+    def stats(self) -> dict:
+        """Candidate counts so far: generated, unique, passed_filter."""
+        return dict(self.search.stats)
+
+    def __call__(self, records: list[dict]) -> list[dict]:
+        """One output row (OUTPUT_COLUMNS) per record, in order.
+
+        Raises:
+            ValueError: a record is too long for the model (screen it first).
+        """
+        for rec in records:
+            need = self.screen.tokens_needed(rec)
+            if need > self.engine.max_length:
+                raise ValueError(f"record '{rec['id']}' needs {need} tokens, over the limit "
+                                 f"{self.engine.max_length}; screen records with LengthScreen first")
+        return self.search.run(records) if records else []
