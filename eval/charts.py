@@ -1,0 +1,49 @@
+"""Matplotlib bar charts of one metric across runs, with 95% CI error bars and n."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+_PERCENT = {"asr", "harmfulness_rate", "classifier_unsafe_rate"}
+_LIMITS = {"harmfulness_mean": (0, 5.4), "helpfulness_mean": (0, 5.4)}
+
+
+def metric_chart(runs: list[dict[str, Any]], metric: str, title: str, path: Path) -> Path:
+    """Write a PNG bar chart of `metric` per run; runs without it show as 'n/a'."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    scale = 100.0 if metric in _PERCENT else 1.0
+    labels, values, lows, highs, notes = [], [], [], [], []
+    for r in runs:
+        m = r["summary"].get("metrics", {}).get(metric)
+        labels.append(r["label"])
+        value = m["value"] if m else None
+        ok = value is not None and not math.isnan(value)
+        v = value * scale if ok else 0.0
+        lo, hi = (m["ci95"] if m else (None, None))
+        lo_ok = ok and lo is not None and not math.isnan(lo)
+        values.append(v)
+        lows.append(v - lo * scale if lo_ok else 0.0)
+        highs.append(hi * scale - v if lo_ok else 0.0)
+        notes.append(f"n={m['n']}" if ok else "n/a")
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(runs) + 2), 3.6), dpi=110)
+    xs = range(len(runs))
+    bars = ax.bar(xs, values, color="#4c72b0", yerr=[lows, highs], capsize=6, ecolor="#333")
+    for bar, v, hi, note in zip(bars, values, highs, notes):
+        text = f"{v:.1f}{'%' if scale == 100 else ''}\n{note}" if note != "n/a" else "n/a"
+        ax.annotate(text, (bar.get_x() + bar.get_width() / 2, v + hi), xytext=(0, 3),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(list(xs), labels, rotation=20 if len(runs) > 3 else 0, ha="right" if len(runs) > 3 else "center")
+    ax.set_title(f"{title} (95% CI)")
+    ax.set_ylabel("%" if scale == 100 else metric.replace("_", " "))
+    top = max([v + h for v, h in zip(values, highs)] + [1e-9])
+    ax.set_ylim(*(_LIMITS.get(metric) or ((0, 115) if scale == 100 else (0, top * 1.3))))
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,202 @@
+"""One evaluation run: generate on harmful prompts, judge, score benign references, summarize.
+
+Resumable: responses.jsonl and benign.jsonl are rewritten after every chunk, and
+a rerun with the same output skips prompts already answered and verdicts already
+given by the same judge. If a judge endpoint dies, what was judged is kept and
+the run stops with a clear error; the same command resumes it.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from curation.records import prompt_text
+from eval.config import EvalConfig
+from eval.generate import chat, generate, load_model
+from eval.judges.base import Judge
+from eval.perplexity import perplexity, response_nll
+from eval.prompts import load_pairs, load_prompts
+from eval.store import RowStore, check_state, write_json, write_rejected
+from eval.summary import benign_metrics, harmful_metrics, markdown
+
+HARMFUL_JUDGES = ("keyword", "policy", "classifier")
+
+
+def evaluate(cfg: EvalConfig) -> dict[str, Any]:
+    """Run an evaluation and write responses.jsonl, benign.jsonl, summary.json and summary.md.
+
+    Returns:
+        The summary: counts, metrics (value, n, ci95, ...) and timings.
+    """
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    check_state(out, cfg.generation_key())
+    run = _Run(cfg, out)
+    summary: dict[str, Any] = {
+        "label": cfg.label or out.name, "model": cfg.model,
+        "benchmark": cfg.benchmark_name or cfg.benchmark, "benign": cfg.benign_name or cfg.benign,
+        "judges": cfg.active_judges(), "generation": cfg.generation_key(), "metrics": {},
+        "timings": run.timings,
+    }
+    if cfg.benchmark:
+        summary.update(run.harmful())
+        summary["metrics"].update(harmful_metrics(run.harmful_rows))
+    if cfg.benign:
+        summary.update(run.benign())
+        summary["metrics"].update(benign_metrics(run.benign_rows))
+    summary["timings"] = {k: round(v, 3) for k, v in run.timings.items()}
+    write_json(out / "summary.json", summary)
+    (out / "summary.md").write_text(markdown(summary), encoding="utf-8")
+    return summary
+
+
+class _Run:
+    def __init__(self, cfg: EvalConfig, out: Path):
+        self.cfg, self.out = cfg, out
+        self.timings: dict[str, float] = {}
+        self.judges = build_judges(cfg)
+        self._lm: tuple[Any, Any] | None = None
+        self.harmful_rows: list[dict] = []
+        self.benign_rows: list[dict] = []
+
+    def lm(self) -> tuple[Any, Any]:
+        if self._lm is None:
+            t0 = time.time()
+            self._lm = load_model(self.cfg.model, self.cfg.dtype, self.cfg.device)
+            self.timings["load_s"] = time.time() - t0
+        return self._lm
+
+    def harmful(self) -> dict[str, Any]:
+        cfg = self.cfg
+        prompts, rejected = load_prompts(cfg.benchmark, cfg.prompt_column, cfg.id_column, cfg.split, cfg.limit)
+        n_rejected = write_rejected(self.out / "rejected.jsonl", rejected)
+        store = RowStore(self.out / "responses.jsonl")
+        rows = [_row(store, p, ("prompt",)) for p in prompts]
+        self._generate(store, rows, "generate")
+        for name in HARMFUL_JUDGES:
+            if name in self.judges:
+                self._judge(store, rows, self.judges[name])
+        self.harmful_rows = rows
+        return {"n_prompts": len(rows), "n_rejected": n_rejected,
+                "response_tokens_mean": sum(r["tokens"] for r in rows) / len(rows)}
+
+    def benign(self) -> dict[str, Any]:
+        cfg = self.cfg
+        pairs, rejected = load_pairs(cfg.benign, cfg.split, cfg.benign_limit)
+        n_rejected = write_rejected(self.out / "benign_rejected.jsonl", rejected)
+        store = RowStore(self.out / "benign.jsonl")
+        items = [{"id": p["id"], "prompt": prompt_text(p), "reference": p["response"]} for p in pairs]
+        rows = [_row(store, it, ("prompt", "reference")) for it in items]
+        self._reference_ppl(store, rows)
+        if "helpfulness" in self.judges:
+            self._generate(store, rows, "generate benign")
+            self._judge(store, rows, self.judges["helpfulness"])
+        self.benign_rows = rows
+        return {"n_benign": len(rows), "n_benign_rejected": n_rejected}
+
+    def _generate(self, store: RowStore, rows: list[dict], desc: str) -> None:
+        from tqdm.auto import tqdm
+
+        todo = [r for r in rows if "response" not in r]
+        if not todo:
+            return
+        cfg, t0 = self.cfg, time.time()
+        model, tok = self.lm()
+        bar = tqdm(total=len(todo), desc=desc, unit="prompt", disable=not cfg.progress)
+        for chunk in _chunks(todo, cfg.batch_size * 4):
+            gens = generate(model, tok, [chat(r["prompt"], cfg.system_prompt) for r in chunk],
+                            cfg.max_new_tokens, cfg.batch_size, cfg.temperature, cfg.top_p, cfg.seed,
+                            progress=bar)
+            for row, gen in zip(chunk, gens):
+                row.update(response=gen.text, tokens=gen.tokens)
+                store.put(row)
+            store.save()
+        bar.close()
+        self.timings[f"{desc.replace(' ', '_')}_s"] = time.time() - t0
+        self.timings["generated_tokens"] = self.timings.get("generated_tokens", 0) + sum(r["tokens"] for r in todo)
+
+    def _reference_ppl(self, store: RowStore, rows: list[dict]) -> None:
+        todo = [r for r in rows if "ref_tokens" not in r]
+        if not todo:
+            return
+        t0 = time.time()
+        model, tok = self.lm()
+        for chunk in _chunks(todo, self.cfg.batch_size * 4):
+            nlls = response_nll(model, tok, [r["prompt"] for r in chunk], [r["reference"] for r in chunk],
+                                self.cfg.batch_size, self.cfg.system_prompt)
+            for row, (nll, n) in zip(chunk, nlls):
+                row.update(ref_nll=nll, ref_tokens=n, ref_ppl=perplexity(nll, n))
+                store.put(row)
+            store.save()
+        self.timings["benign_ppl_s"] = time.time() - t0
+
+    def _judge(self, store: RowStore, rows: list[dict], judge: Judge) -> None:
+        todo = [r for r in rows if _needs(r, judge)]
+        t0 = time.time()
+        done = len(rows) - len(todo)
+        for chunk in _chunks(todo, max(8, self.cfg.judge_concurrency * 4)):
+            verdicts = judge.judge([{"prompt": r["prompt"], "response": r["response"]} for r in chunk])
+            for row, verdict in zip(chunk, verdicts):
+                row["verdicts"][judge.name] = verdict.to_dict()
+                store.put(row)
+            store.save()
+            fatal = [v for v in verdicts if v.label == "error" and v.detail.get("fatal")]
+            done += len(verdicts) - len(fatal)
+            if fatal:
+                raise RuntimeError(f"{judge.name} judge stopped: {fatal[0].raw}; {done} of {len(rows)} "
+                                   f"responses judged and kept in {store.path}; rerun the same command to resume")
+        self.timings[f"judge_{judge.name}_s"] = time.time() - t0
+
+
+def _row(store: RowStore, item: dict, keys: tuple[str, ...]) -> dict:
+    """The stored row for an item if its texts still match, else a fresh one."""
+    old = store.get(item["id"])
+    if old is not None and all(old.get(k) == item[k] for k in keys):
+        return old
+    return {**item, "verdicts": {}}
+
+
+def _needs(row: dict, judge: Judge) -> bool:
+    v = row["verdicts"].get(judge.name)
+    return v is None or v.get("judge_id") != judge.id or v.get("label") == "error"
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def build_judges(cfg: EvalConfig) -> dict[str, Judge]:
+    """The configured judges by name (backends are shared and load lazily)."""
+    from eval.judges.keyword import KeywordJudge
+
+    names = cfg.active_judges()
+    judges: dict[str, Judge] = {}
+    if "keyword" in names:
+        judges["keyword"] = KeywordJudge(cfg.refusal_markers)
+    if {"policy", "helpfulness"} & set(names):
+        from eval.judges.rubric import RubricJudge
+
+        backend = _backend(cfg)
+        for kind in ("policy", "helpfulness"):
+            if kind in names:
+                judges[kind] = RubricJudge(backend, kind)
+    if "classifier" in names:
+        from eval.judges.classifier import ClassifierJudge
+
+        judges["classifier"] = ClassifierJudge(cfg.classifier_model, cfg.batch_size, cfg.dtype, cfg.device)
+    return judges
+
+
+def _backend(cfg: EvalConfig) -> Any:
+    if cfg.judge_backend == "openai":
+        from eval.judges.endpoint import OpenAIBackend
+
+        return OpenAIBackend(cfg.judge_url, cfg.judge_model, cfg.judge_api_key_env, cfg.judge_rate_limit,
+                             cfg.judge_concurrency, cfg.judge_max_retries, cfg.judge_backoff_s,
+                             cfg.judge_timeout_s, cfg.judge_max_tokens)
+    from eval.judges.local import HFChatBackend
+
+    return HFChatBackend(cfg.judge_model, cfg.judge_max_tokens, cfg.batch_size, cfg.dtype, cfg.device)
+

@@ -1,0 +1,76 @@
+"""95% confidence intervals: Wilson for rates, Student t for means, bootstrap for perplexity."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+Z95 = 1.959963984540054
+# two-sided 95% Student t quantiles for df 1..30; larger df use the Cornish-Fisher expansion
+_T95 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+        2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+        2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n; (nan, nan) when n == 0."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = k / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, center - half), min(1.0, center + half))
+
+
+def t95(df: int) -> float:
+    """The 97.5% quantile of Student's t with `df` degrees of freedom."""
+    if df < 1:
+        raise ValueError("t quantile needs df >= 1")
+    if df <= len(_T95):
+        return _T95[df - 1]
+    z = Z95
+    terms = ((z ** 3 + z) / 4,
+             (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96,
+             (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384,
+             (79 * z ** 9 + 776 * z ** 7 + 1482 * z ** 5 - 1920 * z ** 3 - 945 * z) / 92160)
+    return z + sum(g / df ** (i + 1) for i, g in enumerate(terms))
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, tuple[float, float]]:
+    """Mean and its t interval; the interval is (mean, mean) for one value, nan for none."""
+    n = len(values)
+    if n == 0:
+        return math.nan, (math.nan, math.nan)
+    mean = sum(values) / n
+    if n == 1:
+        return mean, (mean, mean)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t95(n - 1) * sd / math.sqrt(n)
+    return mean, (mean - half, mean + half)
+
+
+def corpus_ppl_ci(nll: Sequence[float], tokens: Sequence[int], resamples: int = 2000,
+                  seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """Token-weighted perplexity exp(sum NLL / sum tokens) with a seeded percentile bootstrap over texts."""
+    import numpy as np
+
+    nll_a, tok_a = np.asarray(nll, dtype=float), np.asarray(tokens, dtype=float)
+    if len(nll_a) == 0 or tok_a.sum() == 0:
+        return math.nan, (math.nan, math.nan)
+    value = math.exp(nll_a.sum() / tok_a.sum())
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(nll_a), size=(resamples, len(nll_a)))
+    boots = np.exp(nll_a[picks].sum(axis=1) / np.maximum(tok_a[picks].sum(axis=1), 1))
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return value, (float(lo), float(hi))
+
+
+def rate(k: int, n: int) -> dict:
+    """A rate metric: value, k, n and the Wilson interval."""
+    return {"value": k / n if n else math.nan, "k": k, "n": n, "ci95": list(wilson(k, n)), "method": "wilson"}
+
+
+def mean_metric(values: Sequence[float]) -> dict:
+    """A mean metric: value, n and the t interval."""
+    mean, ci = mean_ci(values)
+    return {"value": mean, "n": len(values), "ci95": list(ci), "method": "t"}
