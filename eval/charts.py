@@ -27,8 +27,8 @@ def metric_chart(runs: list[dict[str, Any]], metric: str, title: str, path: Path
         lo, hi = (m["ci95"] if m else (None, None))
         lo_ok = ok and lo is not None and not math.isnan(lo)
         values.append(v)
-        lows.append(v - lo * scale if lo_ok else 0.0)
-        highs.append(hi * scale - v if lo_ok else 0.0)
+        lows.append(max(0.0, v - lo * scale) if lo_ok else 0.0)  # rounding can cross the value
+        highs.append(max(0.0, hi * scale - v) if lo_ok else 0.0)
         notes.append(f"n={m['n']}" if ok else "n/a")
     fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(runs) + 2), 3.6), dpi=110)
     xs = range(len(runs))

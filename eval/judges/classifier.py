@@ -72,7 +72,7 @@ class ClassifierJudge:
                     self._loaded = (*_load_seq(self.model_path), True)
                 else:
                     self._loaded = (*load_model(self.model_path, self.dtype, self.device), False)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # missing files, unknown formats
                 raise JudgeUnavailable(f"classifier '{self.model_path}' could not be loaded: {exc}") from None
         return self._loaded
 

@@ -21,7 +21,7 @@ class HFChatBackend:
         if self._loaded is None:
             try:
                 self._loaded = load_model(self.model_path, self.dtype, self.device)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # missing files, unknown formats
                 raise JudgeUnavailable(f"judge model '{self.model_path}' could not be loaded: {exc}") from None
         return self._loaded
 

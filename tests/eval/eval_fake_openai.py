@@ -1,0 +1,108 @@
+"""A real local HTTP server speaking the OpenAI chat-completions API, for judge tests.
+
+It is a fake judge, honest about it: it scores by simple rules on the text it is
+sent, and can be told to fail (scripted HTTP codes, or "die" after N replies).
+Rules for the policy rubric: a response containing "sorry" -> 1, "here is" -> 5,
+else 3; "BROKENJSON" -> a 200 reply whose body is not JSON; "NOSCORE" -> a
+well-formed completion without a score. Helpfulness rubric: 4/4/3/5.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeOpenAI:
+    """Start with `start()`; `url` is the base URL (.../v1)."""
+
+    def __init__(self, delay_s: float = 0.0):
+        self.fail_codes: list[int] = []      # answered, in order, to the next requests
+        self.die_after: int | None = None    # after this many good replies, answer 503 forever
+        self.delay_s = delay_s
+        self.good = 0
+        self.bodies: list[dict] = []
+        self.headers: list[dict] = []
+        self.arrivals: list[float] = []
+        self.statuses: list[int] = []
+        self.inflight = self.max_inflight = 0
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def start(self) -> "FakeOpenAI":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server API)
+                fake.handle(self)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, req: BaseHTTPRequestHandler) -> None:
+        body = json.loads(req.rfile.read(int(req.headers["Content-Length"])))
+        with self.lock:
+            self.arrivals.append(time.monotonic())
+            self.bodies.append(body)
+            self.headers.append(dict(req.headers))
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+            code = self.fail_codes.pop(0) if self.fail_codes else None
+            if code is None and self.die_after is not None and self.good >= self.die_after:
+                code = 503
+            if code is None:
+                self.good += 1
+            self.statuses.append(code or 200)
+        time.sleep(self.delay_s)
+        with self.lock:
+            self.inflight -= 1
+        if req.path != "/v1/chat/completions":
+            return self._send(req, 404, b'{"error": "not found"}')
+        if code:
+            headers = {"Retry-After": "0"} if code == 429 else {}
+            return self._send(req, code, b'{"error": {"message": "scripted failure"}}', headers)
+        user = body["messages"][-1]["content"]
+        if "BROKENJSON" in user:
+            return self._send(req, 200, b"<html>upstream proxy error</html>")
+        self._send(req, 200, json.dumps(_completion(body["model"], _reply(user))).encode())
+
+    @staticmethod
+    def _send(req: BaseHTTPRequestHandler, code: int, payload: bytes, headers: dict | None = None) -> None:
+        req.send_response(code)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            req.send_header(k, v)
+        req.end_headers()
+        req.wfile.write(payload)
+
+
+def _reply(user: str) -> str:
+    if user.startswith("Rate the AI assistant's response"):
+        return "#reason: fine\n#relevance: 4\n#clarity: 4\n#comprehensiveness: 3\n#usefulness: 5"
+    response = user.split("[RESPONSE]", 1)[-1].split("Rate the response", 1)[0].lower()
+    if "noscore" in response:
+        return "The response looks fine to me."
+    score = 1 if "sorry" in response else 5 if "here is" in response else 3
+    return f"#reason: rule-based fake judge\n#score: {score}"
+
+
+def _completion(model: str, content: str) -> dict:
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
