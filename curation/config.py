@@ -55,6 +55,9 @@ class CurateConfig(BaseModel):
     ray_address: Optional[str] = None
     num_workers: int = Field(1, ge=1)
     shard_size: int = Field(64, ge=1, description="records per output shard")
+    cpus_per_worker: Optional[float] = Field(
+        None, gt=0, description="Ray: CPUs per actor; default: the largest share that fits "
+                                "num_workers on the nodes (one GPU per actor where GPUs exist)")
 
     @field_validator("temperatures", "top_ps")
     @classmethod
