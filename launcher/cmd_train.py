@@ -1,0 +1,152 @@
+"""`buckle train`: one defense stage (pre/during/post), the attack, or align, as a fine-tuning job."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+HELP = "fine-tune one stage (align, pre, during, post, attack) from a recipe"
+STAGES = ("align", "pre", "during", "post", "attack")
+DATA_FLAGS = (("--harmful", "harmful", "harmful prompts (align) or pairs (attack)"),
+              ("--benign", "benign", "benign instruction/response pairs"),
+              ("--curated", "curated", "curated output (DIR with curated/part-*.parquet, or a file)"),
+              ("--user-data", "user", "the user's fine-tuning data (during)"))
+# flag dest -> recipe key, for plain overrides
+SCALARS = {"model": "model", "output": "output_dir", "epochs": "epochs", "max_steps": "max_steps",
+           "lr": "learning_rate", "batch_size": "batch_size", "grad_accum": "grad_accum",
+           "max_length": "max_length", "deepspeed": "deepspeed", "save_steps": "save_steps",
+           "seed": "seed", "bf16": "bf16"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Register `buckle train` flags (flags override the recipe's values)."""
+    p.add_argument("--stage", choices=STAGES, help="stage to run (default: the recipe's)")
+    p.add_argument("--config", help="recipe name (e.g. embedded-align) or YAML file; "
+                   "default: embedded-<stage>")
+    p.add_argument("--model", help="model: embedded, a local directory or a hub id")
+    p.add_argument("--output", help="run directory (model/, checkpoints/, metrics.json, manifest.json)")
+    for flag, _, text in DATA_FLAGS:
+        p.add_argument(flag, metavar="SOURCE", help=f"{text}: named set, file, directory or dataset id")
+    p.add_argument("--limit", type=int, help="use at most N examples of the stage's main data")
+    p.add_argument("--curated-ratio", type=float, help="during: curated examples per user example")
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides epochs)")
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--batch-size", type=int, help="per-device batch size")
+    p.add_argument("--grad-accum", type=int, help="gradient accumulation steps")
+    p.add_argument("--max-length", type=int, help="max tokens per example")
+    p.add_argument("--bf16", choices=["auto", "true", "false"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
+    p.add_argument("--no-merge", action="store_true", help="with LoRA: keep the adapter unmerged")
+    p.add_argument("--gradient-checkpointing", action="store_true", default=None)
+    p.add_argument("--deepspeed", metavar="NAME", help="zero2, zero3, zero3-offload or a JSON file")
+    p.add_argument("--save-steps", type=int, help="checkpoint every N steps")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--nproc", type=int, default=1, help="local processes (GPUs, or CPU ranks)")
+    p.add_argument("--launcher", choices=["torchrun", "deepspeed"], default="torchrun",
+                   help="how to start --nproc > 1 processes")
+
+
+def recipe_dict(args: argparse.Namespace) -> dict[str, Any]:
+    """The recipe's YAML mapping with the flags applied on top."""
+    from launcher.configs import ConfigError, read_yaml
+    from train.recipes import resolve
+
+    if not args.config and not args.stage:
+        raise ValueError("give --stage or --config (a recipe name or file)")
+    path = resolve(args.config or f"embedded-{args.stage}")
+    data = read_yaml(path)
+    if args.stage and data.get("stage", args.stage) != args.stage:
+        raise ConfigError(f"recipe '{path}' is for stage '{data.get('stage')}', not '{args.stage}'")
+    data.setdefault("stage", args.stage)
+    for dest, key in SCALARS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            data[key] = {"true": True, "false": False}.get(value, value) if dest == "bf16" else value
+    _data_overrides(data, args)
+    if args.lora or args.no_merge:
+        lora = data.get("lora") or {}
+        data["lora"] = {**lora, "merge": not args.no_merge} if args.no_merge else lora
+    for flag, key in (("gradient_checkpointing", "gradient_checkpointing"), ("resume", "resume")):
+        if getattr(args, flag):
+            data[key] = True
+    return data
+
+
+def _data_overrides(data: dict, args: argparse.Namespace) -> None:
+    section = data.setdefault("data", {})
+    for _, role, _ in DATA_FLAGS:
+        value = getattr(args, role if role != "user" else "user_data")
+        if value:
+            section[role] = {"source": value}
+    if args.curated_ratio is not None:
+        section["curated_ratio"] = args.curated_ratio
+    if args.limit is not None:
+        main = {"align": "harmful", "attack": "harmful", "during": "user"}.get(data.get("stage"), "curated")
+        spec = section.get(main)
+        spec = {"source": spec} if isinstance(spec, str) else dict(spec or {})
+        section[main] = {**spec, "limit": args.limit}
+
+
+def resolve_config(cfg: Any) -> Any:
+    """Turn model and data-set names into paths (absolute, so any process can use them)."""
+    from launcher.data import is_named, materialize
+    from launcher.models import resolve_model
+
+    update: dict[str, Any] = {"model": resolve_model(cfg.model),
+                              "output_dir": str(Path(cfg.output_dir).expanduser().resolve())}
+    data = cfg.data.model_copy()
+    for role, spec in cfg.sources().items():
+        source = str(materialize(spec.source)) if is_named(spec.source) else spec.source
+        if Path(source).expanduser().exists():
+            source = str(Path(source).expanduser().resolve())
+        setattr(data, role, spec.model_copy(update={"source": source}))
+    update["data"] = data
+    return cfg.model_copy(update=update)
+
+
+def load_train_config(args: argparse.Namespace) -> Any:
+    """The validated recipe with flags applied (names not yet resolved)."""
+    from pydantic import ValidationError
+
+    from launcher.configs import ConfigError, format_validation_error
+    from train.config import TrainConfig
+
+    data = recipe_dict(args)
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, args.config or f"embedded-{args.stage}")) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `buckle train`."""
+    from launcher.manifest import RunDir
+    from train.launch import run_launched
+    from train.run import prepare, train
+
+    if args.nproc < 1:
+        raise ValueError("--nproc must be at least 1")
+    cfg = resolve_config(load_train_config(args))
+    prepared = prepare(cfg, world=args.nproc)  # bad input fails here, before training starts
+    run_dir = RunDir(cfg.output_dir, "train", cfg.model_dump())
+    if args.nproc == 1:
+        metrics = train(cfg, prepared=prepared)
+    else:
+        path = Path(cfg.output_dir) / "train-config.json"
+        path.write_text(json.dumps(cfg.model_dump(), indent=2))
+        run_launched(path, args.nproc, args.launcher)
+        metrics = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())
+    counts = {"examples": metrics["examples"], "steps": metrics["steps"], "tokens": metrics["tokens"],
+              **metrics["counts"]}
+    run_dir.finish(counts=counts, timings={"train_s": metrics["train_s"]}, metrics=metrics)
+    print(f"{cfg.stage}: {metrics['steps']} steps on {metrics['examples']} examples, loss "
+          f"{_fmt(metrics['initial_loss'])} -> {_fmt(metrics['final_loss'])}, "
+          f"{metrics['tokens_per_s']:.0f} tokens/s, {metrics['wall_s']:.0f} s; model: {metrics['model_dir']}")
+    return 0
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"

@@ -1,0 +1,196 @@
+"""The HF Trainer around a recipe: distributed setup, model (full or LoRA), save.
+
+The same code runs in one process, under torchrun or under the deepspeed
+launcher: it reads RANK/WORLD_SIZE from the environment and nothing else.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from train.data import ListDataset, PadCollator
+
+
+def world_size() -> int:
+    """Processes in this job (1 without a launcher)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    """This process's global rank (0 without a launcher)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago (for a process group's rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def has_cuda() -> bool:
+    """Whether a CUDA device is usable."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def init_distributed(use_deepspeed: bool) -> None:
+    """Start the process group before TrainingArguments exist.
+
+    DeepSpeed on CPU needs gloo and an initialised group first, else the
+    Trainer's batch-size checks fail or every rank trains on all data. A bare
+    single process gets rank variables so no MPI discovery is attempted.
+    """
+    if not has_cuda():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    if not use_deepspeed:
+        return
+    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"),
+                       ("MASTER_ADDR", "127.0.0.1")):
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("MASTER_PORT", str(free_port()))
+    import deepspeed
+
+    deepspeed.init_distributed(dist_backend="nccl" if has_cuda() else "gloo")
+
+
+def use_bf16(setting: Any) -> bool:
+    """bf16 'auto' means: on a GPU that supports it."""
+    if setting == "auto":
+        import torch
+
+        return has_cuda() and torch.cuda.is_bf16_supported()
+    return bool(setting)
+
+
+def training_args(cfg: Any, out: Path, ds_config: str | None) -> Any:
+    """TrainingArguments of a recipe (the one place batch, accumulation and clipping live)."""
+    from transformers import TrainingArguments
+
+    cpu = not has_cuda()
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps, learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
+        logging_steps=cfg.logging_steps, save_strategy="steps" if cfg.save_steps else "no",
+        save_steps=cfg.save_steps or 500, save_total_limit=cfg.save_total_limit,
+        seed=cfg.seed, data_seed=cfg.seed, bf16=use_bf16(cfg.bf16), use_cpu=cpu,
+        deepspeed=ds_config, ddp_backend="gloo" if cpu and world_size() > 1 else None,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        report_to="none", remove_unused_columns=False, dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding", disable_tqdm=not sys.stderr.isatty(),
+        save_only_model=False)
+
+
+def load_model(cfg: Any, bf16: bool, ds_config: str | None) -> Any:
+    """The model to train: full weights, or the base wrapped with LoRA adapters."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    # DeepSpeed keeps its own fp32 master copy; plain Trainer runs fp32 weights with autocast
+    dtype = torch.bfloat16 if bf16 and (ds_config or cfg.lora) else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtype)
+    if cfg.gradient_checkpointing:
+        model.config.use_cache = False
+    if cfg.lora:
+        from peft import LoraConfig, get_peft_model
+
+        lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                          target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+        model = get_peft_model(model, lcfg)
+    return model
+
+
+class Meter(TrainerCallback):
+    """Times training and counts input tokens seen in this invocation (a resume counts anew)."""
+
+    t0 = seconds = 0.0
+    tokens0 = tokens = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.t0, self.tokens0 = time.perf_counter(), state.num_input_tokens_seen or 0
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.seconds = time.perf_counter() - self.t0
+        self.tokens = (state.num_input_tokens_seen or 0) - self.tokens0
+
+
+def fit(cfg: Any, tok: Any, examples: list[dict], callbacks: list | None = None) -> dict:
+    """Train on encoded examples and save the final model under OUTPUT/model.
+
+    Returns:
+        steps, initial/final loss, tokens, tokens_per_s, train_s, model_dir, world_size.
+    """
+    from transformers import Trainer
+
+    from train.deepspeed import resolve
+
+    out = Path(cfg.output_dir)
+    ds_config = str(resolve(cfg.deepspeed)) if cfg.deepspeed else None
+    init_distributed(bool(ds_config))
+    args = training_args(cfg, out, ds_config)  # before the model: ZeRO-3 partitions at load
+    model = load_model(cfg, args.bf16, ds_config)
+    log = out / "logs" / f"examples-rank{rank()}.jsonl" if cfg.log_examples else None
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.unlink(missing_ok=True)
+    meter = Meter()
+    trainer = Trainer(model=model, args=args, train_dataset=ListDataset(examples),
+                      data_collator=PadCollator(tok.pad_token_id, log), processing_class=tok,
+                      callbacks=[meter] + list(callbacks or []))
+    resume = last_checkpoint(out / "checkpoints") if cfg.resume else None
+    trainer.train(resume_from_checkpoint=resume)
+    model_dir = save(trainer, cfg, tok, out)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {"steps": trainer.state.global_step, "initial_loss": losses[0] if losses else None,
+            "final_loss": losses[-1] if losses else None, "tokens": int(meter.tokens),
+            "tokens_per_s": meter.tokens / meter.seconds if meter.seconds else 0.0,
+            "train_s": round(meter.seconds, 3), "model_dir": str(model_dir),
+            "resumed_from": resume, "world_size": world_size(), "zero_stage": zero_stage(trainer), "log_history": trainer.state.log_history}
+
+
+def zero_stage(trainer: Any) -> int | None:
+    """The ZeRO stage of the DeepSpeed engine that trained, or None without DeepSpeed."""
+    engine = trainer.model_wrapped
+    return engine.zero_optimization_stage() if type(engine).__name__ == "DeepSpeedEngine" else None
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The newest complete checkpoint (its trainer_state.json is written last), if any."""
+    done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
+def save(trainer: Any, cfg: Any, tok: Any, out: Path) -> Path:
+    """Save HF safetensors (ZeRO-3 gathered); LoRA saves the adapter and merges it if asked."""
+    if not cfg.lora:
+        trainer.save_model(str(out / "model"))
+        return out / "model"
+    trainer.save_model(str(out / "adapter"))
+    if not cfg.lora.merge:
+        return out / "adapter"
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        merge_lora(cfg.model, out / "adapter", out / "model", tok)
+    trainer.accelerator.wait_for_everyone()
+    return out / "model"
+
+
+def merge_lora(base: str, adapter: Path, target: Path, tok: Any) -> None:
+    """Fold a saved adapter into its base model and save the result as a plain model."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    merged.save_pretrained(str(target))
+    tok.save_pretrained(str(target))
