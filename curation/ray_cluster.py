@@ -1,0 +1,203 @@
+"""Where a Ray job runs: an existing cluster (connect only) or a private local one.
+
+Without an address, `ray_session` starts a Ray instance for this process only:
+token authentication on, dashboard bound to 127.0.0.1 on a free port, its own
+temp dir, and it is stopped at the end (its processes also die with the
+driver). With an address it only connects and never starts or stops anything.
+`LocalCluster` starts several `ray start` nodes on this machine (tests, trials).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+TAG_VAR = "BUCKLE_RAY_CLUSTER"  # marks every process of a cluster buckle started
+
+
+@dataclass
+class RayInfo:
+    """What the driver is connected to."""
+
+    address: str
+    started: bool
+    dashboard_url: str | None = None
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_token() -> None:
+    """Turn token auth on for clusters this process starts, with a token if none is set.
+
+    A user's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) is
+    kept; otherwise a random one lives in this process's environment only. One
+    token per process: Ray caches the token it loaded first.
+    """
+    os.environ["RAY_AUTH_MODE"] = "token"
+    has_token = (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+                 or (Path.home() / ".ray" / "auth_token").is_file())
+    if not has_token:
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    if "ray._raylet" in sys.modules:  # Ray read its config at import: make it see token mode
+        sys.modules["ray._raylet"].Config.initialize("")
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None,
+                log=None) -> Iterator[RayInfo]:
+    """Connect the driver to Ray for the duration of the block.
+
+    Args:
+        address: an existing cluster ("HOST:PORT", or "auto"); None starts a
+            private local instance (RAY_ADDRESS in the environment counts as given).
+        num_cpus: CPUs of the local instance (default: all).
+        log: callable for one-line notices (default: print to stderr).
+    """
+    say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        ensure_token()  # before `import ray`, which reads the auth mode
+    import ray
+
+    if address:
+        _connect(ray, address)
+        try:
+            yield RayInfo(address, started=False)
+        finally:
+            ray.shutdown()
+        return
+    tmp = tempfile.mkdtemp(prefix="buckle-ray-")
+    os.environ.setdefault(TAG_VAR, Path(tmp).name)
+    port = free_port()
+    try:
+        ctx = ray.init(_temp_dir=tmp, include_dashboard=True, dashboard_host="127.0.0.1",
+                       dashboard_port=port, num_cpus=num_cpus, log_to_driver=False,
+                       logging_level="WARNING", configure_logging=True)
+        url = f"http://{ctx.dashboard_url}" if ctx.dashboard_url else None
+        say(f"ray: started a local instance (token auth on), dashboard {url}")
+        yield RayInfo(ctx.address_info["gcs_address"], started=True, dashboard_url=url)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _connect(ray, address: str) -> None:
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+    except Exception as exc:  # Ray raises ConnectionError, AuthenticationError, ...
+        hint = ""
+        if "auth" in str(exc).lower() or "token" in str(exc).lower():
+            hint = " (set RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+        raise RuntimeError(f"cannot connect to Ray at '{address}': {exc}{hint}") from None
+
+
+class LocalCluster:
+    """Ray nodes started with `ray start` on this machine, each with its own CPUs and resources.
+
+    Every process carries a unique tag in its environment, so `stop` kills exactly
+    this cluster's processes (never `ray stop`, which would stop everyone's).
+    """
+
+    def __init__(self) -> None:
+        ensure_token()
+        self.root = Path(tempfile.mkdtemp(prefix="buckle-rc-"))
+        self.tag = self.root.name
+        self.env = {**os.environ, TAG_VAR: self.tag, "RAY_USAGE_STATS_ENABLED": "0"}
+        self.address: str | None = None
+        self.dashboard_port: int | None = None
+
+    def start_head(self, num_cpus: int, resources: dict[str, float] | None = None) -> str:
+        """Start the head node; returns its address HOST:PORT."""
+        port, self.dashboard_port = free_port(), free_port()
+        self._ray_start(["--head", f"--port={port}", "--dashboard-host=127.0.0.1",
+                         f"--dashboard-port={self.dashboard_port}",
+                         f"--ray-client-server-port={free_port()}"], num_cpus, resources)
+        self.address = f"127.0.0.1:{port}"
+        return self.address
+
+    def add_node(self, num_cpus: int, resources: dict[str, float] | None = None) -> None:
+        """Start one more node joining the head."""
+        if not self.address:
+            raise RuntimeError("start_head first")
+        self._ray_start([f"--address={self.address}"], num_cpus, resources)
+
+    def _ray_start(self, args: list[str], num_cpus: int, resources: dict | None) -> None:
+        ray_bin = str(Path(sys.executable).with_name("ray"))
+        cmd = [ray_bin, "start", *args, "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}",
+               f"--resources={json.dumps(resources or {})}", f"--temp-dir={self.root}",
+               f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
+               "--disable-usage-stats"]
+        proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=180)
+        if proc.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"ray start failed ({proc.returncode}): {proc.stderr[-2000:]}")
+
+    def pids(self) -> list[int]:
+        """Pids of this cluster's processes (found by the tag in their environment)."""
+        return tagged_pids(TAG_VAR, self.tag)
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Kill this cluster's processes (TERM, then KILL) and remove its temp dir."""
+        kill_pids(self.pids(), grace_s)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "LocalCluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def tagged_pids(var: str, value: str) -> list[int]:
+    """Pids of processes whose environment has var=value (this user's only)."""
+    needle = f"{var}={value}".encode()
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                out.append(int(entry.name))
+        except OSError:
+            continue
+    return out
+
+
+def kill_pids(pids: list[int], grace_s: float = 5.0) -> None:
+    """SIGTERM the given pids, wait up to grace_s, then SIGKILL the rest."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + grace_s
+        while pids and time.time() < deadline:
+            pids = [p for p in pids if _alive(p)]
+            time.sleep(0.2)
+        if not pids:
+            return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -1,0 +1,197 @@
+"""The Ray executor: the same steps as the local executor, on an actor pool, streaming.
+
+Pipeline: one read task per shard (curation.sharding) -> `map_batches` on a
+pool of step actors (model loaded once per actor; one GPU each where the
+cluster has GPUs, else fractional CPUs so read tasks always find a slot) ->
+the driver streams results into curation.shard_sink, which writes each shard
+once it is complete. Actors killed mid-run are restarted and their batches
+retried; retried rows replace, never add. A record whose step raises is
+quarantined with the error (the batch is rerun record by record).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+import resource
+from typing import Any
+
+from curation.config import CurateConfig
+from curation.records import Columns
+from curation.shard_runner import Run, columns_of, finish, process, quarantine_line, start, step_batch
+from curation.sharding import Shard, read_shard
+
+BLOCK_FIELDS = ("shard", "n", "seq", "id", "where", "kind", "data", "rss_mb")
+READ_CPUS = 0.1  # read tasks are light; they must never wait behind the actors
+
+
+def run_curate(cfg: CurateConfig, input_source: str, output_dir: str, model_path: str) -> dict:
+    """Curate every input record on Ray (same CurateStep as the local executor).
+
+    Args:
+        cfg: run config; ray_address, num_workers, shard_size (and cpus_per_worker) apply.
+        input_source: JSONL/Parquet file, directory of those, or a `datasets` id.
+        output_dir: output directory (OUTPUT/curated/part-*.parquet, quarantine.jsonl).
+        model_path: what `from_pretrained` loads, on every node.
+
+    Returns:
+        Counts: read, curated, quarantined, shards computed/skipped, rows/s, nodes.
+    """
+    return run_step(cfg, input_source, output_dir, model_path, kind="curate")
+
+
+def run_score(cfg: CurateConfig, input_source: str, output_dir: str, model_path: str) -> dict:
+    """Score perplexity of every input record on Ray (same ScoreStep as locally)."""
+    return run_step(cfg, input_source, output_dir, model_path, kind="score")
+
+
+def make_step(kind: str, cfg: CurateConfig, model_path: str) -> Any:
+    """Build the step of a kind (imported here so workers load only what they run)."""
+    if kind == "score":
+        from curation.score import ScoreStep
+
+        return ScoreStep(cfg, model_path)
+    from curation.steps import CurateStep
+
+    return CurateStep(cfg, model_path)
+
+
+def run_step(cfg: CurateConfig, source: str, output_dir: str, model_path: str, kind: str) -> dict:
+    """Plan shards, run the step on a Ray actor pool, write shards as they complete."""
+    from curation.ray_cluster import ray_session
+
+    run = start(cfg, source, output_dir, kind, f"{kind} (ray)")
+    extra: dict[str, Any] = {"executor": "ray", "workers": cfg.num_workers}
+    if run.plan.shards:
+        with ray_session(cfg.ray_address) as info:
+            extra["ray_address"] = info.address
+            extra.update(_run_pool(cfg, run, model_path))
+    counts = finish(run, **extra)
+    if counts["shards_unfinished"]:
+        raise RuntimeError(f"{counts['shards_unfinished']} shards did not finish; rerun to resume")
+    return counts
+
+
+def _run_pool(cfg: CurateConfig, run: Run, model_path: str) -> dict:
+    import ray
+    from ray.data import ActorPoolStrategy, DataContext
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.execution_options.preserve_order = False
+    res = worker_resources(cfg.num_workers, ray.nodes(), cfg.cpus_per_worker)
+    skip_ref = ray.put(run.skip_ids) if run.skip_ids else None
+    source = _shard_source(run.plan.shards, columns_of(cfg), skip_ref)
+    ds = ray.data.read_datasource(source, num_cpus=READ_CPUS)
+    ds = ds.map_batches(
+        _StepWorker, fn_constructor_kwargs={"kind": run.kind, "cfg": cfg, "model_path": model_path,
+                                            "threads": res.pop("threads")},
+        batch_size=step_batch(cfg, run.kind), batch_format="pyarrow",
+        compute=ActorPoolStrategy(size=cfg.num_workers),
+        max_restarts=-1, max_task_retries=3, **res)
+    peak = 0.0
+    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for row in batch.to_pylist():
+            payload = json.loads(row["data"]) if row["kind"] == "ok" else row["data"]
+            run.sink.add(row["shard"], row["n"], row["seq"], row["kind"], payload)
+            peak = max(peak, row["rss_mb"] or 0.0)
+    return {"worker_peak_rss_mb": round(peak, 1), "rows_by_node": dict(run.sink.by_node),
+            "cpus_per_worker": res.get("num_cpus"), "gpus_per_worker": res.get("num_gpus", 0)}
+
+
+def worker_resources(workers: int, nodes: list[dict], cpus: float | None = None) -> dict:
+    """Ray resources per actor, and torch threads per actor.
+
+    GPUs in the cluster: one GPU per actor. Otherwise the largest CPU share that
+    still fits `workers` actors on the nodes with READ_CPUS left on each
+    (a whole CPU per actor on a 2-CPU node starves the read tasks).
+    """
+    alive = [n.get("Resources", {}) for n in nodes if n.get("Alive", True)]
+    if any(r.get("GPU", 0) >= 1 for r in alive):
+        return {"num_gpus": 1, "num_cpus": cpus or 1, "threads": max(1, int(cpus or 1))}
+    if cpus is None:
+        free = [r.get("CPU", 0) - READ_CPUS for r in alive]
+        options = [f / k for f in free for k in range(1, workers + 1) if f > 0]
+        fits = [c for c in options if sum(math.floor(f / c + 1e-9) for f in free) >= workers]
+        cpus = max(math.floor(100 * max(fits)) / 100 if fits else 0.05, 0.05)
+    # torch threads: whole CPUs only; spare threads spin and slow everyone on a busy node
+    return {"num_cpus": cpus, "threads": max(1, int(cpus))}
+
+
+def _shard_source(shards: list[Shard], cols: Columns, skip_ref: Any) -> Any:
+    """A Ray Data datasource with one read task per shard."""
+    from ray.data import Datasource
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import ReadTask
+
+    class ShardDatasource(Datasource):
+        def estimate_inmemory_data_size(self) -> int:
+            return sum(s.rows for s in shards) * 1024
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None):
+            return [ReadTask(functools.partial(_read_block, s, cols, skip_ref),
+                             BlockMetadata(num_rows=s.rows, size_bytes=s.rows * 1024,
+                                           exec_stats=None, input_files=None))
+                    for s in shards]
+
+    return ShardDatasource()
+
+
+def _read_block(shard: Shard, cols: Columns, skip_ref: Any) -> list:
+    import pyarrow as pa
+
+    items = read_shard(shard, cols)
+    if skip_ref is not None:
+        import ray
+
+        skip = ray.get(skip_ref)
+        items = [(w, "skip" if isinstance(it, dict) and it["id"] in skip else it) for w, it in items]
+    rows = []
+    for seq, (where, item) in enumerate(items):
+        ok = isinstance(item, dict)
+        kind = "ok" if ok else ("skip" if item == "skip" else "bad")
+        rows.append({"shard": shard.key, "n": len(items), "seq": seq, "id": item["id"] if ok else None,
+                     "where": where, "kind": kind, "rss_mb": None,
+                     "data": json.dumps(item) if ok else ("" if kind == "skip" else
+                                                          quarantine_line(shard.key, where, item))})
+    if not rows:  # a shard of unicode-blank lines: one sentinel so it still completes
+        rows.append({"shard": shard.key, "n": 1, "seq": 0, "id": None, "where": "",
+                     "kind": "empty", "data": "", "rss_mb": None})
+    return [pa.Table.from_pylist(rows, schema=_block_schema())]
+
+
+@functools.lru_cache(maxsize=1)
+def _block_schema():
+    import pyarrow as pa
+
+    types = {"n": pa.int64(), "seq": pa.int64(), "rss_mb": pa.float64()}
+    return pa.schema([(f, types.get(f, pa.string())) for f in BLOCK_FIELDS])
+
+
+class _StepWorker:
+    """An actor holding one step (and its model) for its whole life."""
+
+    def __init__(self, kind: str, cfg: CurateConfig, model_path: str, threads: int):
+        import ray
+        import torch
+
+        torch.set_num_threads(threads)
+        self.step = make_step(kind, cfg, model_path)
+        self.provenance = {"node_id": ray.get_runtime_context().get_node_id(), "worker_pid": os.getpid()}
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        rows = batch.to_pylist()
+        todo = [r for r in rows if r["kind"] == "ok"]
+        chunk = [(r["shard"], r["where"], json.loads(r["data"])) for r in todo]
+        for row, (kind, payload) in zip(todo, process(self.step, chunk, self.provenance)):
+            row["kind"] = kind
+            row["data"] = json.dumps(payload) if kind == "ok" else payload
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        for row in rows:
+            row["rss_mb"] = rss
+        return pa.Table.from_pylist(rows, schema=_block_schema())
