@@ -1,0 +1,110 @@
+"""Typed config of `buckle pipeline`: curate, align, attack, defenses, evaluation, report."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFENSES = ("pre", "during", "post")
+_HERE = Path(__file__).resolve().parent / "pipelines"
+
+
+class StageSpec(BaseModel):
+    """A training stage: a shipped recipe name or YAML file, plus keys laid over it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class PipelineConfig(BaseModel):
+    """The every-stage pipeline; each section is validated by its command's own config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "pipeline"
+    model: str = "embedded"
+    align: bool = Field(True, description="run the align stage first (base model lacks safety alignment)")
+    curate_input: str = "commonsense-train"
+    curate: dict[str, Any] = Field(default_factory=dict, description="CurateConfig keys")
+    stages: dict[str, StageSpec]
+    defenses: list[str] = Field(default_factory=lambda: list(DEFENSES))
+    eval: dict[str, Any] = Field(default_factory=dict, description="EvalConfig keys but model/output")
+    eval_base: bool = Field(True, description="also evaluate the model as given (before align)")
+    profile: Optional[str] = Field(None, description="cluster profile to submit steps to; None: run here")
+
+
+def shipped() -> list[str]:
+    """Names of the shipped pipelines."""
+    return sorted(p.stem for p in _HERE.glob("*.yaml"))
+
+
+def resolve(name_or_path: str) -> Path:
+    """The YAML of a shipped pipeline name, or an existing file."""
+    if (_HERE / f"{name_or_path}.yaml").is_file():
+        return _HERE / f"{name_or_path}.yaml"
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    raise FileNotFoundError(f"pipeline '{name_or_path}' not found; shipped: {', '.join(shipped())}")
+
+
+def validate_sections(cfg: PipelineConfig) -> None:
+    """Check every section against its command's config before anything runs."""
+    from curation.config import CurateConfig
+    from eval.config import EvalConfig
+    from launcher.configs import ConfigError, format_validation_error
+    from pydantic import ValidationError
+
+    needed = (["align"] if cfg.align else []) + ["attack"] + list(cfg.defenses)
+    missing = [s for s in needed if s not in cfg.stages]
+    if missing:
+        raise ConfigError(f"config error: stages.{missing[0]}: missing (needed by this pipeline)")
+    bad = [d for d in cfg.defenses if d not in DEFENSES]
+    if bad:
+        raise ConfigError(f"config error: defenses: unknown stage '{bad[0]}'; known: {', '.join(DEFENSES)}")
+    checks = [("curate", CurateConfig, cfg.curate),
+              ("eval", EvalConfig, {**cfg.eval, "model": "m", "output": "o"})]
+    for section, cls, data in checks:
+        try:
+            cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc).replace("config error: ", f"config error: {section}.")) from None
+    for name in needed:
+        stage_recipe(cfg, name, model="m", output="o", sources={})
+
+
+def stage_recipe(cfg: PipelineConfig, stage: str, model: str, output: str,
+                 sources: dict[str, Any]) -> dict[str, Any]:
+    """The recipe mapping of one stage step: shipped recipe + overrides + wiring.
+
+    Args:
+        sources: data role -> source path (or a whole data spec) laid over the recipe.
+    """
+    from launcher.configs import ConfigError, format_validation_error, read_yaml
+    from pydantic import ValidationError
+    from train.config import TrainConfig
+    from train.recipes import resolve as resolve_recipe
+
+    spec = cfg.stages[stage]
+    data = read_yaml(resolve_recipe(spec.recipe))
+    data = _deep_merge(data, spec.overrides)
+    data.update({"model": model, "output_dir": output})
+    for role, source in sources.items():
+        entry = data.setdefault("data", {}).get(role)
+        entry = {"source": entry} if isinstance(entry, str) else dict(entry or {})
+        data["data"][role] = dict(source) if isinstance(source, dict) else {**entry, "source": source}
+    try:
+        TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc).replace("config error: ", f"config error: stages.{stage}.")) from None
+    return data
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
