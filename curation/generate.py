@@ -89,7 +89,7 @@ def _generate(model: Any, prompts: list[Sequence[int]], temps: list[float], top_
     dev = next(model.parameters()).device
     # neutral global settings: all sampling shape comes from the per-row processor
     gen_cfg = GenerationConfig(do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
-                               max_new_tokens=budget, min_new_tokens=min_new,
+                               max_new_tokens=budget, min_new_tokens=min(min_new, budget),
                                pad_token_id=pad_id, eos_token_id=eos_ids)
     with torch.inference_mode():
         seqs = model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev),

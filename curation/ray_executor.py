@@ -24,6 +24,7 @@ from curation.shard_runner import Run, columns_of, finish, process, quarantine_l
 from curation.sharding import Shard, read_shard
 
 BLOCK_FIELDS = ("shard", "n", "seq", "id", "where", "kind", "data", "rss_mb")
+_STANDARD = {"CPU", "GPU", "memory", "object_store_memory"}
 READ_CPUS = 0.1  # read tasks are light; they must never wait behind the actors
 
 
@@ -86,19 +87,22 @@ def _run_pool(cfg: CurateConfig, run: Run, model_path: str) -> dict:
     skip_ref = ray.put(run.skip_ids) if run.skip_ids else None
     source = _shard_source(run.plan.shards, columns_of(cfg), skip_ref)
     ds = ray.data.read_datasource(source, num_cpus=READ_CPUS)
+    # Ray Data restarts dead pool actors and retries their batches (max_restarts and
+    # max_task_retries default to -1 for actor pools); the sink makes retries idempotent.
     ds = ds.map_batches(
-        _StepWorker, fn_constructor_kwargs={"kind": run.kind, "cfg": cfg, "model_path": model_path,
-                                            "threads": res.pop("threads")},
+        _worker_class(run.kind, cfg, model_path, res.pop("threads")),
         batch_size=step_batch(cfg, run.kind), batch_format="pyarrow",
-        compute=ActorPoolStrategy(size=cfg.num_workers),
-        max_restarts=-1, max_task_retries=3, **res)
+        compute=ActorPoolStrategy(size=cfg.num_workers), **res)
     peak = 0.0
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         for row in batch.to_pylist():
             payload = json.loads(row["data"]) if row["kind"] == "ok" else row["data"]
             run.sink.add(row["shard"], row["n"], row["seq"], row["kind"], payload)
             peak = max(peak, row["rss_mb"] or 0.0)
+    custom = {n["NodeID"]: sorted(k for k in n.get("Resources", {}) if k not in _STANDARD
+                                  and not k.startswith("node:")) for n in ray.nodes()}
     return {"worker_peak_rss_mb": round(peak, 1), "rows_by_node": dict(run.sink.by_node),
+            "node_resources": {node: custom.get(node, []) for node in run.sink.by_node},
             "cpus_per_worker": res.get("num_cpus"), "gpus_per_worker": res.get("num_gpus", 0)}
 
 
@@ -169,6 +173,17 @@ def _block_schema():
 
     types = {"n": pa.int64(), "seq": pa.int64(), "rss_mb": pa.float64()}
     return pa.schema([(f, types.get(f, pa.string())) for f in BLOCK_FIELDS])
+
+
+def _worker_class(kind: str, cfg: CurateConfig, model_path: str, threads: int) -> type:
+    """The actor class with its arguments bound (shipped with the class, so an actor
+    restart never depends on constructor arguments kept in the object store)."""
+
+    class StepWorker(_StepWorker):
+        def __init__(self):
+            super().__init__(kind, cfg, model_path, threads)
+
+    return StepWorker
 
 
 class _StepWorker:

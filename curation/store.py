@@ -115,14 +115,21 @@ def read_parts(output_dir: str | Path, kind: str = "curated") -> list[dict]:
     return rows
 
 
-def append_quarantine(output_dir: str | Path, entries: Iterable[Quarantine | dict]) -> int:
+def append_quarantine(output_dir: str | Path, entries: Iterable[Quarantine | dict],
+                      seen: set[str] | None = None) -> int:
     """Append entries to OUTPUT/quarantine.jsonl; returns how many were written.
 
     Entries whose `where` is already in the file are skipped, so a resumed run
     does not list the same bad row twice.
+
+    Args:
+        output_dir: the run's output directory.
+        entries: Quarantine entries (or dicts with a "where").
+        seen: `quarantined_wheres(output_dir)`, kept by a caller that appends
+            often (updated in place); read from the file when None.
     """
     path = Path(output_dir) / QUARANTINE_FILE
-    seen = quarantined_wheres(output_dir)
+    seen = quarantined_wheres(output_dir) if seen is None else seen
     lines = []
     for entry in entries:
         line = entry.to_json() if isinstance(entry, Quarantine) else json.dumps(entry, default=str)

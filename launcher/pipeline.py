@@ -23,8 +23,9 @@ def build_steps(cfg: PipelineConfig, run: Runner) -> list[Step]:
         steps.append(_train_step(cfg, run, "align", "align", None, {}))
     attack_data = {}
     steps.append(_train_step(cfg, run, "attack", "attack", start, attack_data))
-    evals = {"aligned": start, "attacked": "attack"} if cfg.align else {"attacked": "attack"}
-    if cfg.eval_base:
+    # without an align stage the given model is the aligned starting point
+    evals: dict[str, str | None] = {"aligned": start, "attacked": "attack"}
+    if cfg.align and cfg.eval_base:
         evals = {"base": None, **evals}
     if "pre" in cfg.defenses:
         steps.append(_train_step(cfg, run, "pre", "pre", start, {"curated": "curate"}))
@@ -88,7 +89,9 @@ def _train_step(cfg: PipelineConfig, run: Runner, name: str, stage: str, model_f
             sources["user"] = attack["data"]["harmful"]
         recipe = stage_recipe(cfg, stage, model=model, output=str(out), sources=sources)
         conf = _write_yaml(ctx.out / "recipe.yaml", recipe)
-        argv = ["train", "--config", str(conf)] + (["--resume"] if (out / "checkpoints").exists() else [])
+        spec = cfg.stages[stage]
+        argv = ["train", "--config", str(conf), "--nproc", str(spec.nproc), "--launcher", spec.launcher]
+        argv += ["--resume"] if (out / "checkpoints").exists() else []  # a crashed step continues
         run(argv, ctx.out / "log.txt")
         metrics = json.loads((out / "metrics.json").read_text())
         return {k: metrics.get(k) for k in ("examples", "steps", "tokens", "initial_loss", "final_loss",

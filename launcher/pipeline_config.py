@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +17,8 @@ class StageSpec(BaseModel):
 
     recipe: str
     overrides: dict[str, Any] = Field(default_factory=dict)
+    nproc: int = Field(1, ge=1, description="processes per node (GPUs) for this stage")
+    launcher: Literal["torchrun", "deepspeed"] = "torchrun"
 
 
 class PipelineConfig(BaseModel):

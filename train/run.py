@@ -65,9 +65,9 @@ def prepare(cfg: TrainConfig, world: int | None = None) -> tuple[Any, list[dict]
     from train.deepspeed import resolve
     from train.trainer import world_size
 
-    check_output_dir(cfg.output_dir)
     if cfg.deepspeed:
         resolve(cfg.deepspeed)
+    check_output_dir(cfg.output_dir)
     tok = load_tokenizer(cfg.model, cfg.chat_template)
     records, counts = build_mix(cfg)
     examples, counts["too_long"] = encode_all(tok, records, cfg.system_prompt, cfg.max_length)

@@ -75,7 +75,12 @@ def training_args(cfg: Any, out: Path, ds_config: str | None) -> Any:
     from transformers import TrainingArguments
 
     cpu = not has_cuda()
-    return TrainingArguments(
+    # transformers 5 renamed gradient_checkpointing; older releases know only the old name
+    ckpt = "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__ \
+        else "gradient_checkpointing"
+    kwargs = {ckpt: cfg.gradient_checkpointing,
+              f"{ckpt}_kwargs": {"use_reentrant": False} if cfg.gradient_checkpointing else None}
+    return TrainingArguments(**kwargs,
         output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps, learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
@@ -84,8 +89,6 @@ def training_args(cfg: Any, out: Path, ds_config: str | None) -> Any:
         save_steps=cfg.save_steps or 500, save_total_limit=cfg.save_total_limit,
         seed=cfg.seed, data_seed=cfg.seed, bf16=use_bf16(cfg.bf16), use_cpu=cpu,
         deepspeed=ds_config, ddp_backend="gloo" if cpu and world_size() > 1 else None,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
         report_to="none", remove_unused_columns=False, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding", disable_tqdm=not sys.stderr.isatty(),
         save_only_model=False)
