@@ -137,6 +137,18 @@ class LocalCluster:
             raise RuntimeError("start_head first")
         self._ray_start([f"--address={self.address}"], num_cpus, resources)
 
+    def wait_for_nodes(self, count: int, timeout_s: float = 120.0) -> None:
+        """Block until `count` nodes are alive (a joining node registers asynchronously)."""
+        code = ("import sys, time, ray; ray.init(address=sys.argv[1], logging_level='ERROR'); "
+                "deadline = time.time() + float(sys.argv[3]); "
+                "alive = lambda: sum(1 for n in ray.nodes() if n['Alive']); "
+                "[time.sleep(0.5) for _ in iter(lambda: alive() >= int(sys.argv[2]) or time.time() > deadline, True)]; "
+                "sys.exit(0 if alive() >= int(sys.argv[2]) else 1)")
+        proc = subprocess.run([sys.executable, "-c", code, str(self.address), str(count), str(timeout_s)],
+                              env=self.env, capture_output=True, text=True, timeout=timeout_s + 60)
+        if proc.returncode != 0:
+            raise RuntimeError(f"fewer than {count} Ray nodes came up: {proc.stderr[-2000:]}")
+
     def _ray_start(self, args: list[str], num_cpus: int, resources: dict | None) -> None:
         ray_bin = str(Path(sys.executable).with_name("ray"))
         cmd = [ray_bin, "start", *args, "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}",
