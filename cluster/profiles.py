@@ -1,0 +1,152 @@
+"""Profiles: named YAML files saying where jobs run (backend, cluster, defaults).
+
+Shipped profiles live in cluster/profiles/; user profiles in
+$BUCKLE_CONFIG_DIR/profiles (default ~/.config/buckle/profiles) and win on a
+name clash. `--profile` also takes a path to a YAML file.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PACKAGE_DIR = Path(__file__).resolve().parent / "profiles"
+BACKENDS = ("local", "ray", "slurm", "kuberay")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Defaults(_Strict):
+    """JobSpec values used when the command line does not give them."""
+
+    nodes: int = Field(1, ge=1)
+    gpus_per_node: int = Field(0, ge=0)
+    tasks_per_node: int = Field(1, ge=1)
+    cpus_per_task: int = Field(1, ge=1)
+    time: str | None = None
+    env: list[str] = []
+    launcher: str = "auto"
+
+
+class RayOptions(_Strict):
+    """Ray Jobs API: address of the dashboard and how the job finds its files."""
+
+    address: str | None = None  # None: $RAY_ADDRESS, else http://127.0.0.1:8265
+    token_env: str = "RAY_AUTH_TOKEN"  # env var NAME holding the cluster's auth token
+    working_dir: Literal["shared", "upload", "none"] = "shared"
+    excludes: list[str] = [".git", ".venv", "runs", "__pycache__", "*.safetensors"]
+    entrypoint_num_cpus: float = Field(1.0, ge=0)
+    entrypoint_resources: dict[str, float] = {}
+
+
+class SlurmOptions(_Strict):
+    """sbatch settings that belong to the cluster rather than to one job."""
+
+    conf: str | None = None  # slurm.conf for the client commands (SLURM_CONF)
+    partition: str | None = None
+    account: str | None = None
+    export_env: list[str] = ["PATH", "HOME", "USER", "LANG", "TMPDIR"]
+    sbatch_args: list[str] = []  # extra `#SBATCH` options, e.g. ["--qos=high"]
+    setup: list[str] = []  # shell lines run before the job (module load ..., source ...)
+    log_dir: str | None = None  # default: the job's directory under the state dir
+
+
+class KubeRayOptions(_Strict):
+    """RayJob manifest settings."""
+
+    image: str = "rayproject/ray:2.60.0-py311-gpu"
+    namespace: str = "default"
+    ray_version: str = "2.60.0"
+    secret_name: str = "buckle-env"  # Kubernetes Secret whose keys are the --env names
+    head_cpu: str = "2"
+    head_memory: str = "8Gi"
+    worker_cpu: str = "8"
+    worker_memory: str = "64Gi"
+    working_dir: str | None = None  # path inside the image; None = image default
+    # the RayJob's submitter pod reaches the head's dashboard over the pod network,
+    # so it binds all interfaces there; token auth guards it
+    dashboard_host: str = "0.0.0.0"
+    ttl_seconds_after_finished: int = Field(3600, ge=0)
+    apply: bool = False  # run `kubectl apply` after rendering (needs kubectl)
+
+
+class Profile(_Strict):
+    """One named place to run jobs."""
+
+    name: str = ""
+    backend: Literal["local", "ray", "slurm", "kuberay"]
+    description: str = ""
+    allow_any_command: bool = False  # False: only `buckle ...` commands are accepted
+    executable: str | None = None  # buckle on the run side; None = this venv's buckle
+    defaults: Defaults = Defaults()
+    ray: RayOptions | None = None
+    slurm: SlurmOptions | None = None
+    kuberay: KubeRayOptions | None = None
+
+    @model_validator(mode="after")
+    def _sections(self) -> "Profile":
+        for other in ("ray", "slurm", "kuberay"):
+            if other != self.backend and getattr(self, other) is not None:
+                raise ValueError(f"section '{other}' does not apply to backend '{self.backend}'")
+        if self.backend == "ray" and self.ray is None:
+            self.ray = RayOptions()
+        if self.backend == "slurm" and self.slurm is None:
+            self.slurm = SlurmOptions()
+        if self.backend == "kuberay" and self.kuberay is None:
+            self.kuberay = KubeRayOptions()
+        return self
+
+
+def config_dir() -> Path:
+    """buckle's user config dir: $BUCKLE_CONFIG_DIR, else $XDG_CONFIG_HOME/buckle or ~/.config/buckle."""
+    if os.environ.get("BUCKLE_CONFIG_DIR"):
+        return Path(os.environ["BUCKLE_CONFIG_DIR"]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "buckle"
+
+
+def profile_dirs() -> list[Path]:
+    """Where profiles are looked up, first match wins: user dir, then shipped ones."""
+    return [config_dir() / "profiles", PACKAGE_DIR]
+
+
+def list_profiles() -> dict[str, Path]:
+    """Profile name -> file, user profiles shadowing shipped ones."""
+    found: dict[str, Path] = {}
+    for folder in reversed(profile_dirs()):
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            found[path.stem] = path
+    return dict(sorted(found.items()))
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Load and validate a profile by name or YAML path.
+
+    Raises:
+        ValueError: unknown name, unreadable YAML, or a bad field (named in the message).
+    """
+    path = Path(name_or_path).expanduser()
+    if not (name_or_path.endswith((".yaml", ".yml")) and path.is_file()):
+        known = list_profiles()
+        if name_or_path not in known:
+            raise ValueError(f"unknown profile '{name_or_path}'; known: {', '.join(known) or 'none'} "
+                             f"(user profiles go in {config_dir() / 'profiles'})")
+        path = known[name_or_path]
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"profile {path}: cannot read YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"profile {path}: expected a mapping at the top level")
+    data.setdefault("name", path.stem)
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "profile"
+        raise ValueError(f"profile {path}: {where}: {err['msg']}") from None

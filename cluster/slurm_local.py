@@ -1,0 +1,178 @@
+"""A throwaway Slurm on this machine (slurmctld + slurmd per fake node + munged), in a temp dir.
+
+For trying `buckle submit` with the Slurm backend and for tests. Needs the
+Debian packages slurmctld, slurmd, slurm-client and munge (scripts/install-slurm.sh).
+All config, state, logs and sockets live under the temp dir; ports are free ones;
+daemons run in the foreground as our children and are stopped by pid.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+DAEMONS = ("slurmctld", "slurmd", "munged", "mungekey", "sbatch")
+TAG_VAR = "BUCKLE_SLURM_TAG"
+
+
+def slurm_available() -> str | None:
+    """None when the Slurm and munge programs are installed, else what is missing."""
+    missing = [d for d in DAEMONS if shutil.which(d) is None and not Path(f"/usr/sbin/{d}").exists()]
+    return f"not installed: {', '.join(missing)}" if missing else None
+
+
+def _exe(name: str) -> str:
+    return shutil.which(name) or f"/usr/sbin/{name}"
+
+
+def _free_ports(count: int) -> int:
+    """A base port such that base .. base+count-1 are free now."""
+    for _ in range(200):
+        base = 20000 + secrets.randbelow(40000)
+        try:
+            socks = []
+            for p in range(base, base + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range found")
+
+
+class LocalSlurm:
+    """A private Slurm cluster of `nodes` fake nodes on localhost.
+
+    Attributes:
+        conf: path of its slurm.conf (what client commands need in SLURM_CONF).
+    """
+
+    def __init__(self, nodes: int = 1, cpus_per_node: int = 2):
+        self.nodes, self.cpus = nodes, cpus_per_node
+        self.root = Path(tempfile.mkdtemp(prefix="bk-slurm-"))
+        os.chmod(self.root, 0o755)  # slurmd and job steps read here
+        self.conf = self.root / "slurm.conf"
+        self.tag = self.root.name
+        self._procs: list[subprocess.Popen] = []
+
+    def env(self) -> dict[str, str]:
+        """Environment for this cluster's daemons and client commands."""
+        return {**os.environ, "SLURM_CONF": str(self.conf), TAG_VAR: self.tag}
+
+    def _write_conf(self) -> None:
+        base = _free_ports(self.nodes + 1)
+        r, user = self.root, getpass.getuser()
+        last = base + self.nodes
+        node_port = f"[{base + 1}-{last}]" if self.nodes > 1 else str(base + 1)
+        names = f"n[1-{self.nodes}]" if self.nodes > 1 else "n1"
+        lines = [
+            f"ClusterName=bk{self.tag[-6:].lower().replace('_', 'x')}", "SlurmctldHost=localhost",
+            f"SlurmctldPort={base}", f"AuthType=auth/munge", f"AuthInfo=socket={r}/munge/munge.sock",
+            "CredType=cred/munge", f"SlurmUser={user}", f"SlurmdUser={user}",
+            f"StateSaveLocation={r}/state", f"SlurmdSpoolDir={r}/spool-%n",
+            f"SlurmctldPidFile={r}/slurmctld.pid", f"SlurmdPidFile={r}/slurmd-%n.pid",
+            f"SlurmctldLogFile={r}/slurmctld.log", f"SlurmdLogFile={r}/slurmd-%n.log",
+            "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "MpiDefault=none",
+            "SelectType=select/cons_tres", "SelectTypeParameters=CR_CPU",
+            "AccountingStorageType=accounting_storage/none", "JobAcctGatherType=jobacct_gather/none",
+            "JobCompType=jobcomp/filetxt", f"JobCompLoc={r}/jobcomp.txt", "MailProg=/bin/true",
+            "SlurmdParameters=config_overrides", "KillWait=5", "ReturnToService=2",
+            f"NodeName={names} NodeHostname=localhost NodeAddr=127.0.0.1 Port={node_port} "
+            f"CPUs={self.cpus} State=UNKNOWN",
+            "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+        ]
+        self.conf.write_text("\n".join(lines) + "\n")
+        (r / "state").mkdir()
+
+    def _spawn(self, args: list[str], log: str) -> None:
+        out = open(self.root / log, "ab")
+        self._procs.append(subprocess.Popen(args, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, cwd=self.root))
+
+    def start(self, timeout_s: float = 60.0) -> "LocalSlurm":
+        """Start munged, slurmctld and one slurmd per node; wait until all nodes are idle."""
+        why = slurm_available()
+        if why:
+            raise RuntimeError(f"Slurm is {why} (see scripts/install-slurm.sh)")
+        self._write_conf()
+        r = self.root
+        (r / "munge").mkdir(mode=0o755)
+        subprocess.run([_exe("mungekey"), "--create", f"--keyfile={r}/munge.key"], check=True,
+                       capture_output=True, env=self.env())
+        self._spawn([_exe("munged"), "-F", f"--socket={r}/munge/munge.sock", f"--key-file={r}/munge.key",
+                     f"--pid-file={r}/munged.pid", f"--log-file={r}/munged.log",
+                     f"--seed-file={r}/munge.seed"], "munged.out")
+        self._wait(lambda: (r / "munge" / "munge.sock").exists(), 20, "munged socket")
+        self._spawn([_exe("slurmctld"), "-D", "-f", str(self.conf)], "slurmctld.out")
+        for i in range(1, self.nodes + 1):
+            self._spawn([_exe("slurmd"), "-D", "-f", str(self.conf), "-N", f"n{i}"], f"slurmd-n{i}.out")
+        self._wait(self._all_idle, timeout_s, "nodes idle")
+        return self
+
+    def _all_idle(self) -> bool:
+        proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True,
+                              env=self.env(), timeout=30)
+        states = proc.stdout.split()
+        return proc.returncode == 0 and len(states) == self.nodes and all(s == "idle" for s in states)
+
+    def _wait(self, ready, timeout_s: float, what: str) -> None:
+        deadline = time.time() + timeout_s
+        while not ready():
+            dead = [p.args[0] for p in self._procs if p.poll() is not None]
+            if dead or time.time() > deadline:
+                logs = " | ".join(f.name + ": " + f.read_text(errors="replace")[-300:]
+                                  for f in sorted(self.root.glob("*.log")))
+                self.stop()
+                raise RuntimeError(f"local Slurm: no {what} (exited: {dead}); {logs}")
+            time.sleep(0.3)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Cancel all jobs and wait for an empty queue, then stop the daemons by pid."""
+        env = self.env()
+        if self._procs and all(p.poll() is None for p in self._procs):
+            subprocess.run(["scancel", "--full", "-u", getpass.getuser()], env=env, capture_output=True)
+            deadline = time.time() + timeout_s
+            while time.time() < deadline:
+                q = subprocess.run(["squeue", "-h"], env=env, capture_output=True, text=True)
+                if q.returncode != 0 or not q.stdout.strip():
+                    break
+                time.sleep(0.5)
+        for proc in reversed(self._procs):  # slurmds, slurmctld, then munged
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._kill_leftovers()
+        self._procs = []
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _kill_leftovers(self) -> None:
+        # slurmstepd processes carry the daemons' environment, tag included
+        needle = f"{TAG_VAR}={self.tag}".encode()
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    if needle in (entry / "environ").read_bytes().split(b"\0"):
+                        os.kill(int(entry.name), signal.SIGKILL)
+                except (OSError, ProcessLookupError):
+                    continue
+
+    def __enter__(self) -> "LocalSlurm":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
