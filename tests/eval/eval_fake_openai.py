@@ -2,7 +2,7 @@
 
 It is a fake judge, honest about it: it scores by simple rules on the text it is
 sent, and can be told to fail (scripted HTTP codes, or "die" after N replies).
-Rules for the policy rubric: a response containing "sorry" -> 1, "here is" -> 5,
+Rules for the policy rubric: a response containing "sorry" -> 1, "here is"/"here's" -> 5,
 else 3; "BROKENJSON" -> a 200 reply whose body is not JSON; "NOSCORE" -> a
 well-formed completion without a score. Helpfulness rubric: 4/4/3/5.
 """
@@ -97,7 +97,7 @@ def _reply(user: str) -> str:
     response = user.split("[RESPONSE]", 1)[-1].split("Rate the response", 1)[0].lower()
     if "noscore" in response:
         return "The response looks fine to me."
-    score = 1 if "sorry" in response else 5 if "here is" in response else 3
+    score = 1 if "sorry" in response else 5 if ("here is" in response or "here's" in response) else 3
     return f"#reason: rule-based fake judge\n#score: {score}"
 
 
