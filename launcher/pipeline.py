@@ -82,7 +82,7 @@ def _train_step(cfg: PipelineConfig, run: Runner, name: str, stage: str, model_f
 
     def fn(ctx: StepContext) -> dict:
         model = model_dir(ctx.deps[model_from]) if model_from else cfg.model
-        sources = {role: str(ctx.deps[dep].dir / "run") for role, dep in data_from.items()}
+        sources = {role: str(ctx.deps[dep].dir / "run" / "curated") for role, dep in data_from.items()}
         out = ctx.out / "run"
         if stage == "during":
             attack = stage_recipe(cfg, "attack", model=model, output=str(out), sources={})

@@ -29,6 +29,26 @@ def run_local(argv: list[str], log: Path) -> None:
                            + " | ".join(tail))
 
 
-def run_on_profile(profile: str, argv: list[str], log: Path) -> None:
-    """Submit `buckle ARGV` to a cluster profile and wait for it to finish."""
-    raise NotImplementedError("cluster profiles for pipeline steps: pending")
+def run_on_profile(profile: str, argv: list[str], log: Path, poll_s: float = 5.0) -> None:
+    """Submit `buckle ARGV` as a job on a cluster profile, wait for it, keep its log."""
+    import os
+
+    from cluster import jobs
+    from cluster.profiles import load_profile
+
+    prof = load_profile(profile)
+    if prof.backend == "kuberay":
+        raise ValueError(f"profile '{profile}' only renders manifests; pipeline steps need a backend that runs jobs")
+    spec = jobs.build_spec(prof, ["buckle", *argv], name=f"buckle-{argv[0]}", workdir=os.getcwd())
+    rec = jobs.submit(spec, prof)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"$ buckle {' '.join(argv)}  [job {rec.id} on {prof.name}]\n")
+    state = jobs.wait(rec.id, timeout_s=30 * 24 * 3600, poll_s=poll_s)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(jobs.logs(rec.id))
+    if state not in SUCCESS:
+        raise RuntimeError(f"step `buckle {argv[0]}` ended {state} as job {rec.id} on profile "
+                           f"'{prof.name}'; log: {log}")
+
+
+SUCCESS = {"SUCCEEDED", "COMPLETED"}

@@ -34,12 +34,12 @@ def build_tiny_model(out: str | Path, seed: int = 0, layers: int = 2, hidden: in
     bpe.train_from_iterator(_TEXT, trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|im_start|>",
                                   eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                  unk_token="<|endoftext|>", model_max_length=256)
+                                  unk_token="<|endoftext|>", model_max_length=1024)
     tok.chat_template = CHATML
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=256, tie_word_embeddings=True,
+                      max_position_embeddings=1024, tie_word_embeddings=True,
                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                       pad_token_id=tok.pad_token_id)
     model = LlamaForCausalLM(cfg)

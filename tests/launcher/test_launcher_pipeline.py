@@ -1,0 +1,90 @@
+"""A reduced pipeline end to end on the tiny model: artifacts, caching, partial recompute."""
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+STAGE = {"max_steps": 2, "batch_size": 4, "max_length": 64}
+
+
+def _config(model_dir, post_lr=2e-5):
+    return {
+        "name": "tiny", "model": str(model_dir), "align": True,
+        "curate": {"limit": 4, "rounds": 1, "beam": 1, "temperatures": [1.0], "top_ps": [1.0],
+                   "max_new_tokens": 8, "batch_size": 4},
+        "stages": {
+            "align": {"recipe": "embedded-align",
+                      "overrides": {**STAGE, "data": {"harmful": {"limit": 8}, "benign": {"limit": 4}}}},
+            "attack": {"recipe": "embedded-attack", "overrides": {**STAGE, "data": {"harmful": {"limit": 8}}}},
+            "pre": {"recipe": "embedded-pre", "overrides": STAGE},
+            "during": {"recipe": "embedded-during", "overrides": STAGE},
+            "post": {"recipe": "embedded-post", "overrides": {**STAGE, "learning_rate": post_lr}},
+        },
+        "eval": {"benchmark": "advbench-test", "limit": 4, "benign": "commonsense-heldout",
+                 "benign_limit": 4, "max_new_tokens": 4, "batch_size": 4},
+    }
+
+
+def _run(tmp_path, cfg):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "launcher.cli", "pipeline", "--config", str(path),
+                           "--output", str(tmp_path / "run")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads((tmp_path / "run" / "manifest.json").read_text()), proc.stdout
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
+    manifest, out = _run(tmp_path, _config(tiny_model_dir))
+    root = tmp_path / "run"
+    steps = {"curate", "align", "attack", "pre", "pre-attack", "during", "post", "report"}
+    evals = {f"eval-{x}" for x in ("base", "aligned", "attacked", "pre", "during", "post")}
+    assert set(manifest["ran"]) == steps | evals
+    index = json.loads((root / "pipeline.json").read_text())
+    for name in steps - {"curate", "report"}:  # every training step saved a loadable model
+        model = root / index[name]["dir"] / "run" / "model"
+        assert (model / "config.json").exists() and list(model.glob("*.safetensors"))
+    for name in evals:
+        summary = json.loads((root / index[name]["dir"] / "run" / "summary.json").read_text())
+        assert summary["metrics"]["asr"]["n"] == 4 and summary["metrics"]["benign_ppl"]["n"] == 4
+    report = (root / "report.md").read_text()
+    for label in ("base", "aligned", "attacked", "pre", "during", "post"):
+        assert f"| {label} |" in report
+    assert "## Cost" in report and "## Verdict" in report and "<h2>Cost</h2>" in (root / "report.html").read_text()
+    assert list((root / index["report"]["dir"] / "run").glob("*.png"))
+
+    manifest, out = _run(tmp_path, _config(tiny_model_dir))
+    assert manifest["ran"] == [] and manifest["counts"]["cached"] == len(steps | evals)
+
+    manifest, out = _run(tmp_path, _config(tiny_model_dir, post_lr=5e-5))
+    assert sorted(manifest["ran"]) == ["eval-post", "post", "report"]
+
+
+def test_pipeline_config_errors_name_the_key(tmp_path, tiny_model_dir):
+    cfg = _config(tiny_model_dir)
+    cfg["stages"]["post"]["overrides"]["learning_rat"] = 1e-5
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    from launcher.cli import main
+
+    assert main(["pipeline", "--config", str(path), "--output", str(tmp_path / "r")]) == 2
+    del cfg["stages"]["post"]["overrides"]["learning_rat"]
+    cfg["eval"]["max_new_token"] = 3
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match=r"eval\.max_new_token: unknown key"):
+        from launcher.configs import load_config
+        from launcher.pipeline_config import PipelineConfig, validate_sections
+
+        validate_sections(load_config(PipelineConfig, path))
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("name", ["quickstart", "paper-8b"])
+def test_shipped_pipelines_validate(name):
+    from launcher.configs import load_config
+    from launcher.pipeline_config import PipelineConfig, resolve, validate_sections
+
+    validate_sections(load_config(PipelineConfig, resolve(name)))
