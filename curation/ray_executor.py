@@ -94,11 +94,16 @@ def _run_pool(cfg: CurateConfig, run: Run, model_path: str) -> dict:
         batch_size=step_batch(cfg, run.kind), batch_format="pyarrow",
         compute=ActorPoolStrategy(size=cfg.num_workers), **res)
     peak = 0.0
-    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-        for row in batch.to_pylist():
-            payload = json.loads(row["data"]) if row["kind"] == "ok" else row["data"]
-            run.sink.add(row["shard"], row["n"], row["seq"], row["kind"], payload)
-            peak = max(peak, row["rss_mb"] or 0.0)
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for row in batch.to_pylist():
+                payload = json.loads(row["data"]) if row["kind"] == "ok" else row["data"]
+                run.sink.add(row["shard"], row["n"], row["seq"], row["kind"], payload)
+                peak = max(peak, row["rss_mb"] or 0.0)
+    except Exception as exc:  # Ray's errors carry whole remote tracebacks: keep the last line
+        last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:500]
+        raise RuntimeError(f"the Ray job failed: {last}; finished shards are kept, "
+                           "rerun the same command to resume") from exc
     custom = {n["NodeID"]: sorted(k for k in n.get("Resources", {}) if k not in _STANDARD
                                   and not k.startswith("node:")) for n in ray.nodes()}
     return {"worker_peak_rss_mb": round(peak, 1), "rows_by_node": dict(run.sink.by_node),
@@ -114,13 +119,19 @@ def worker_resources(workers: int, nodes: list[dict], cpus: float | None = None)
     (a whole CPU per actor on a 2-CPU node starves the read tasks).
     """
     alive = [n.get("Resources", {}) for n in nodes if n.get("Alive", True)]
-    if any(r.get("GPU", 0) >= 1 for r in alive):
+    gpus = sum(int(r.get("GPU", 0)) for r in alive)
+    if gpus:
+        if workers > gpus:
+            raise ValueError(f"num_workers {workers} is more than the cluster's {gpus} GPUs (one per worker)")
         return {"num_gpus": 1, "num_cpus": cpus or 1, "threads": max(1, int(cpus or 1))}
+    free = [r.get("CPU", 0) - READ_CPUS for r in alive]
     if cpus is None:
-        free = [r.get("CPU", 0) - READ_CPUS for r in alive]
         options = [f / k for f in free for k in range(1, workers + 1) if f > 0]
         fits = [c for c in options if sum(math.floor(f / c + 1e-9) for f in free) >= workers]
         cpus = max(math.floor(100 * max(fits)) / 100 if fits else 0.05, 0.05)
+    elif sum(math.floor(f / cpus + 1e-9) for f in free if f > 0) < workers:
+        raise ValueError(f"cpus_per_worker {cpus} x num_workers {workers} does not fit the cluster's "
+                         f"nodes (CPUs: {[r.get('CPU', 0) for r in alive]})")
     # torch threads: whole CPUs only; spare threads spin and slow everyone on a busy node
     return {"num_cpus": cpus, "threads": max(1, int(cpus))}
 

@@ -82,11 +82,11 @@ def test_score_spreads_over_both_nodes_and_matches_local(two_nodes, tmp_path, ti
     for row in rows:
         assert row["perplexity"] == pytest.approx(want[row["id"]]["perplexity"], rel=1e-4)
         assert row["tokens"] == want[row["id"]]["tokens"]
-    assert [q["where"] for q in read_quarantine(out)] == [q["where"] for q in read_quarantine(local)]
+    assert sorted(q["where"] for q in read_quarantine(out)) == sorted(q["where"] for q in read_quarantine(local))
 
 
 def test_curate_on_two_nodes_uses_the_same_step(two_nodes, tmp_path, wide_model):
-    data = write_input(tmp_path / "in.jsonl", 12, long_words=1500)
+    data = write_input(tmp_path / "in.jsonl", 12)
     out = tmp_path / "out"
     log = _run(two_nodes, tmp_path, [
         "curate", "--input", str(tmp_path / "in.jsonl"), "--output", str(out), "--model", str(wide_model),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -140,7 +141,7 @@ def test_local_score_matches_model_loss_and_resumes(tmp_path, tiny_model_dir):
     assert (first["read"], first["scored"], first["quarantined"]) == (42, 40, 2)
     rows = check_exactly_once(tmp_path / "out", data)
     reasons = sorted(q["reason"] for q in read_quarantine(tmp_path / "out"))
-    assert reasons[0].startswith("malformed JSON") and "longer than the limit 256" in reasons[1]
+    assert reasons[0].startswith("malformed JSON") and re.search(r"longer than the limit \d+", reasons[1])
 
     model, tok = load_lm(str(tiny_model_dir))
     for row in rows[:3]:
@@ -188,3 +189,13 @@ def test_score_command_summary_and_errors(tmp_path, tiny_model_dir, capsys):
     assert "input" in capsys.readouterr().err
     assert main([*args, "--num-workers", "0"]) == 2
     assert "num_workers" in capsys.readouterr().err
+
+
+def test_workers_that_cannot_fit_are_a_config_error():
+    from curation.ray_executor import worker_resources
+
+    with pytest.raises(ValueError, match="num_workers 3 is more than the cluster's 2 GPUs"):
+        worker_resources(3, [{"Alive": True, "Resources": {"CPU": 8, "GPU": 2}}])
+    with pytest.raises(ValueError, match="cpus_per_worker 1.5 x num_workers 2"):
+        worker_resources(2, [{"Alive": True, "Resources": {"CPU": 2}}], cpus=1.5)
+    assert worker_resources(2, [{"Alive": True, "Resources": {"CPU": 2}}], cpus=0.5)["num_cpus"] == 0.5
