@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from curation.config import CurateConfig
 from curation.judges import HelpfulnessJudge
@@ -67,6 +67,7 @@ class BeamSearch:
         self.grid = list(itertools.product(cfg.temperatures, cfg.top_ps))
         self.stats: Counter = Counter()
         self.trace: list[dict] = []
+        self.on_round: Callable[[int, int], None] | None = None  # (round, active records), e.g. progress
 
     def run(self, records: Sequence[dict]) -> list[dict]:
         """Curate records; one output row (OUTPUT_COLUMNS) per record, in order."""
@@ -75,6 +76,8 @@ class BeamSearch:
             active = [s for s in states if s.active]
             if not active:
                 break
+            if self.on_round:
+                self.on_round(rnd, len(active))
             self._round(active, rnd)
         return [self._row(s) for s in states]
 

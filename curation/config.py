@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PAPER_GRID = [0.2, 0.4, 0.6, 0.8, 1.0]
 # Seed set of safety-oriented phrases carried by the `amplify` revision prompt.
 SAFETY_KEYWORDS = [
     "safety", "responsible", "ethical", "harm", "protect", "well-being", "caution",
     "legal", "respect", "consent", "privacy", "avoid danger", "seek professional help",
-    "consider others", "do no harm",
+    "consider others", "do no harm", "careful", "risk", "injury", "supervision", "warning",
 ]
 
 
@@ -67,3 +67,11 @@ class CurateConfig(BaseModel):
         if any(x <= 0 or x > 2 for x in v):
             raise ValueError("values must be in (0, 2]")
         return v
+
+    @model_validator(mode="after")
+    def _judge_settings(self) -> "CurateConfig":
+        if self.judge == "openai" and not self.judge_url:
+            raise ValueError("judge_url: required for judge 'openai' (e.g. http://localhost:8000/v1)")
+        if self.judge == "openai" and not self.judge_model:
+            raise ValueError("judge_model: required for judge 'openai'")
+        return self

@@ -61,17 +61,30 @@ def readability(text: str) -> float:
     return min(100.0, max(0.0, flesch_reading_ease(text)))
 
 
+_SUFFIXES = ("ility", "ity", "ion", "ness", "ful", "ing", "ed", "ly", "ty", "es", "s", "e", "y")
+
+
+def stem(word: str) -> str:
+    """A crude stem: one common suffix off, never shorter than 4 letters ("safety" -> "safe")."""
+    w = word.lower()
+    for suffix in _SUFFIXES:
+        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
+            return w[:-len(suffix)]
+    return w
+
+
 class SafetyScorer:
     """Safety implication: how many distinct seed safety phrases a text carries.
 
-    A phrase matches when each of its words starts a word of the text, in order
-    ("harm" matches "harmful"; "seek professional help" matches "seeking
-    professional help").
+    A phrase matches when each of its words, stemmed, starts a word of the
+    text, in order ("safety" matches "safely", "harm" matches "harmful",
+    "seek professional help" matches "seeking professional help"; "harm" does
+    not match "pharmacy").
     """
 
     def __init__(self, keywords: Sequence[str]):
         self.keywords = [k for k in keywords if k.strip()]
-        self._patterns = [re.compile(r"\b" + r"\w*\W+".join(re.escape(w) for w in k.lower().split()) + r"\w*")
+        self._patterns = [re.compile(r"\b" + r"\w*\W+".join(re.escape(stem(w)) for w in words(k)) + r"\w*")
                           for k in self.keywords]
 
     def score(self, text: str) -> float:

@@ -1,0 +1,49 @@
+"""Run summaries: the counts every executor reports and the table `buckle curate` prints."""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+
+def curated_stats(rows: Iterable[dict]) -> dict[str, Any]:
+    """Texts, mean perplexity before/after, improved count and acceptance rate of curated rows."""
+    rows = list(rows)
+    n = len(rows)
+    improved = sum(1 for r in rows if r.get("improved"))
+
+    def mean(key: str) -> float:
+        vals = [r[key] for r in rows if r.get(key) is not None and not math.isnan(r[key])]
+        return sum(vals) / len(vals) if vals else math.nan
+
+    return {"texts": n, "improved": improved, "acceptance_rate": improved / n if n else 0.0,
+            "mean_ppl_before": mean("ppl_before"), "mean_ppl_after": mean("ppl_after")}
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    """The accounting line and a small table, e.g.
+
+    read 8 = curated 8 + quarantined 0
+    texts  ppl before  ppl after  improved  acceptance
+        8       9.412      8.771         6        0.75
+    """
+    read, cur, quar = result.get("read", 0), result.get("curated", 0), result.get("quarantined", 0)
+    line = f"read {read} = curated {cur} + quarantined {quar}"
+    if result.get("skipped_existing"):
+        line += f"   ({result['skipped_existing']} curated by an earlier run, kept)"
+    if read != cur + quar:
+        line += "   (MISMATCH)"
+    head = f"{'texts':>6}  {'ppl before':>10}  {'ppl after':>10}  {'improved':>8}  {'acceptance':>10}"
+    body = (f"{result.get('texts', cur):>6}  {_num(result.get('mean_ppl_before')):>10}  "
+            f"{_num(result.get('mean_ppl_after')):>10}  {result.get('improved', 0):>8}  "
+            f"{_num(result.get('acceptance_rate'), 2):>10}")
+    lines = [line, head, body]
+    if result.get("generated"):
+        lines.append(f"candidates: {result['generated']} sampled, {result.get('unique', 0)} distinct, "
+                     f"{result.get('passed_filter', 0)} passed the quality filter")
+    return "\n".join(lines)
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
