@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from cluster.backends import get_backend
 from cluster.command import check_command
@@ -40,6 +40,9 @@ def render(spec: JobSpec, profile: Profile, job_id: str = "bk-dryrun0", job_dir:
 def submit(spec: JobSpec, profile: Profile, store: JobStore | None = None,
            job_id: str | None = None) -> JobRecord:
     """Submit and record the job; returns its record (state = what the backend said)."""
+    missing = [n for n in spec.env if n not in os.environ]
+    if missing and profile.backend != "kuberay":  # KubeRay pods read them from a Secret instead
+        raise ValueError(f"env: {', '.join(missing)} not set in your environment")
     store = store or JobStore()
     backend = get_backend(profile.backend)
     job_id = job_id or store.new_id()
@@ -78,23 +81,24 @@ def logs(job_id: str, store: JobStore | None = None) -> str:
 
 
 def wait(job_id: str, timeout_s: float = 600.0, poll_s: float = 1.0,
-         store: JobStore | None = None) -> str:
-    """Poll the backend until the job reaches a terminal state; returns it."""
+         store: JobStore | None = None, until: set[str] | None = None) -> str:
+    """Poll the backend until the job reaches a terminal state (or one of `until`); returns it."""
     store = store or JobStore()
     rec = store.get(job_id)
     deadline = time.time() + timeout_s
     while True:
         state = status(rec.id, store)
-        if is_terminal(rec, state):
+        if is_terminal(rec, state) or state in (until or ()):
             return state
         if time.time() > deadline:
             raise TimeoutError(f"job {rec.id} still {state} after {timeout_s:.0f} s")
         time.sleep(poll_s)
 
 
-def follow(job_id: str, out: TextIO = sys.stdout, poll_s: float = 1.0,
-           store: JobStore | None = None, sleep: Callable[[float], None] = time.sleep) -> str:
+def follow(job_id: str, out: TextIO | None = None, poll_s: float = 1.0,
+           store: JobStore | None = None) -> str:
     """Print the job's output as it grows until the job ends; returns the final state."""
+    out = out or sys.stdout
     store = store or JobStore()
     rec = store.get(job_id)
     shown = 0
@@ -106,19 +110,23 @@ def follow(job_id: str, out: TextIO = sys.stdout, poll_s: float = 1.0,
         shown = max(shown, len(text))
         if is_terminal(rec, state):
             return state
-        sleep(poll_s)
+        time.sleep(poll_s)
 
 
-def cancel(job_id: str, store: JobStore | None = None) -> str:
-    """Cancel the job; returns the state the backend reports afterwards."""
+def cancel(job_id: str, store: JobStore | None = None, wait_s: float = 15.0, poll_s: float = 0.5) -> str:
+    """Cancel the job; returns the state the backend reports once it ends (or after wait_s)."""
     store = store or JobStore()
     rec = store.get(job_id)
-    backend = get_backend(rec.backend)
-    backend.cancel(rec)
-    try:
-        return status(rec.id, store)
-    except RuntimeError as exc:
-        return f"cancel sent ({exc})"
+    get_backend(rec.backend).cancel(rec)
+    deadline = time.time() + wait_s
+    while True:
+        try:
+            state = status(rec.id, store)
+        except RuntimeError as exc:
+            return f"cancel sent ({exc})"
+        if is_terminal(rec, state) or time.time() >= deadline:
+            return state
+        time.sleep(poll_s)
 
 
 def redact(text: str, env_names: list[str]) -> str:

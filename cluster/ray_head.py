@@ -6,6 +6,7 @@ carries a unique tag in its environment, so `stop` kills exactly those pids
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -53,7 +54,6 @@ class LocalRayHead:
     def start(self, timeout_s: float = 180.0) -> "LocalRayHead":
         """Start the head and wait until its Jobs API answers."""
         port, dash = free_port(), free_port()
-        import json
         cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head", f"--port={port}",
                "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
                f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
@@ -114,8 +114,42 @@ class LocalRayHead:
                 break
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def write_token_file(self) -> Path:
+        """The token in a file only this user can read (for RAY_AUTH_TOKEN_PATH)."""
+        path = self.root / "auth_token"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.token)
+        return path
+
     def __enter__(self) -> "LocalRayHead":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    """`python -m cluster.ray_head [NUM_CPUS]`: run a private head until Ctrl-C."""
+    head = LocalRayHead(num_cpus=int(sys.argv[1]) if len(sys.argv) > 1 else 2).start()
+    try:
+        token_file = head.write_token_file()
+        print(f"Ray head up (token auth, dashboard on 127.0.0.1). In another shell:\n"
+              f"  export RAY_ADDRESS={head.dashboard_url} RAY_AUTH_TOKEN_PATH={token_file}\n"
+              f"  buckle submit --profile ray-local -- buckle data list\nCtrl-C stops it.", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        head.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -105,6 +106,14 @@ class LocalSlurm:
         why = slurm_available()
         if why:
             raise RuntimeError(f"Slurm is {why} (see scripts/install-slurm.sh)")
+        try:
+            self._start(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, timeout_s: float) -> None:
         self._write_conf()
         r = self.root
         (r / "munge").mkdir(mode=0o755)
@@ -118,11 +127,13 @@ class LocalSlurm:
         for i in range(1, self.nodes + 1):
             self._spawn([_exe("slurmd"), "-D", "-f", str(self.conf), "-N", f"n{i}"], f"slurmd-n{i}.out")
         self._wait(self._all_idle, timeout_s, "nodes idle")
-        return self
 
     def _all_idle(self) -> bool:
-        proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True,
-                              env=self.env(), timeout=30)
+        try:
+            proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True,
+                                  env=self.env(), timeout=30)
+        except subprocess.TimeoutExpired:  # a busy machine: ask again
+            return False
         states = proc.stdout.split()
         return proc.returncode == 0 and len(states) == self.nodes and all(s == "idle" for s in states)
 
@@ -132,8 +143,8 @@ class LocalSlurm:
             dead = [p.args[0] for p in self._procs if p.poll() is not None]
             if dead or time.time() > deadline:
                 logs = " | ".join(f.name + ": " + f.read_text(errors="replace")[-300:]
-                                  for f in sorted(self.root.glob("*.log")))
-                self.stop()
+                                  for f in sorted(self.root.glob("*.*"))
+                                  if f.suffix in (".log", ".out"))
                 raise RuntimeError(f"local Slurm: no {what} (exited: {dead}); {logs}")
             time.sleep(0.3)
 
@@ -176,3 +187,29 @@ class LocalSlurm:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    """`python -m cluster.slurm_local [NODES]`: run a private Slurm until Ctrl-C."""
+    cluster = LocalSlurm(nodes=int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+    cluster.start()
+    try:
+        print(f"Slurm up with {cluster.nodes} node(s). Use it from a profile with\n"
+              f"  slurm: {{conf: {cluster.conf}}}\nor: export SLURM_CONF={cluster.conf}\n"
+              "Ctrl-C cancels its jobs and stops it.", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="print the sbatch script / Ray submission / RayJob manifest; submit nothing")
     p.add_argument("--output", help="also write the rendered script or manifest to this file")
-    p.add_argument("command", nargs=argparse.REMAINDER,
+    p.add_argument("job_command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
                    help="`--` then the job's command, e.g. -- buckle curate --limit 8")
 
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from launcher.cli import COMMANDS
     from launcher.manifest import RunDir
 
-    command = split_command(args.command)
+    command = split_command(args.job_command)
     profile = load_profile(args.profile)
     if command[0] == "buckle" and (len(command) < 2 or command[1] not in COMMANDS):
         sub = command[1] if len(command) > 1 else ""

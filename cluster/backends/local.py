@@ -48,6 +48,8 @@ def status(rec) -> str:
         return "SUCCEEDED" if data["returncode"] == 0 else "FAILED"
     if _alive(rec.info["pid"], rec.info.get("start_ticks")):
         return "RUNNING"
+    if _cancel_marker(rec).exists():  # signalled before the runner could record it
+        return "STOPPED"
     return "FAILED"  # the runner died without writing its result (killed hard)
 
 
@@ -61,10 +63,15 @@ def cancel(rec) -> None:
     """SIGTERM the job's process group (the runner records STOPPED)."""
     if not _alive(rec.info["pid"], rec.info.get("start_ticks")):
         return
+    _cancel_marker(rec).write_text("")
     try:
         os.killpg(rec.info["pid"], signal.SIGTERM)
     except ProcessLookupError:
         pass
+
+
+def _cancel_marker(rec) -> Path:
+    return Path(rec.info["result"]).with_name("cancelled")
 
 
 def _start_ticks(pid: int) -> int | None:

@@ -3,7 +3,9 @@
 Launchers: `none` runs the command once; `srun` (and `deepspeed`) start one
 process per GPU/task with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT
 set, which torch.distributed and deepspeed.init_distributed read; `torchrun`
-starts one torchrun per node that rendezvous at the first node.
+starts one torchrun per node that rendezvous at the first node. srun gets
+`--export=ALL` because sbatch's --export list would otherwise also limit what
+reaches the tasks (MASTER_ADDR included).
 """
 from __future__ import annotations
 
@@ -42,10 +44,10 @@ def _launch(spec: JobSpec, profile: Profile) -> tuple[str, int]:
     if launcher == "none":
         return argv, 1
     if launcher in ("srun", "deepspeed"):
-        return (f"srun --kill-on-bad-exit=1 --ntasks-per-node={per_node} "
+        return (f"srun --export=ALL --kill-on-bad-exit=1 --ntasks-per-node={per_node} "
                 f"bash -c {shlex.quote(_RANK_WRAP)} buckle-task {argv}"), per_node
     torchrun = shlex.quote(tool(profile, "torchrun"))
-    return (f"srun --kill-on-bad-exit=1 --ntasks-per-node=1 {torchrun} --nnodes=$SLURM_JOB_NUM_NODES "
+    return (f"srun --export=ALL --kill-on-bad-exit=1 --ntasks-per-node=1 {torchrun} --nnodes=$SLURM_JOB_NUM_NODES "
             f"--nproc-per-node={per_node} --rdzv-id=$SLURM_JOB_ID --rdzv-backend=c10d "
             f"--rdzv-endpoint=$MASTER_ADDR:$MASTER_PORT --no-python {argv}"), 1
 
@@ -95,9 +97,6 @@ def _error(proc: subprocess.CompletedProcess) -> str:
 
 def submit(spec: JobSpec, profile: Profile, job_id: str, job_dir: Path) -> tuple[str, dict, str]:
     """Write job.sbatch into the job dir and submit it."""
-    for name in spec.env:
-        if name not in os.environ:
-            raise ValueError(f"env: {name} is not set in your environment")
     script = job_dir / "job.sbatch"
     script.write_text(render(spec, profile, job_id, job_dir))
     proc = _run(["sbatch", "--parsable", str(script)], profile.slurm.conf)
