@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def build_config(args: argparse.Namespace):
+def build_config(args: argparse.Namespace) -> "EvalConfig":  # noqa: F821 (imported lazily)
     """Merge YAML and flags, resolve model and data names, validate into an EvalConfig."""
     from eval.config import EvalConfig
     from launcher.configs import load_config, read_yaml

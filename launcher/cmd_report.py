@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "compare eval runs: Markdown table, HTML page and PNG charts with n and 95% CI"
+HELP = "compare eval runs: Markdown table, HTML page and PNG charts with n and 95-percent confidence intervals"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

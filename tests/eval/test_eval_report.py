@@ -71,3 +71,10 @@ def test_named_benchmark_resolves_through_launcher_data(tiny_model_dir, tmp_path
     assert summary["benchmark"] == "harmbench" and summary["n_prompts"] == 2
     rows = [json.loads(x) for x in open(tmp_path / "h" / "responses.jsonl")]
     assert [r["id"] for r in rows] == ["harmbench-000", "harmbench-001"]
+
+
+@pytest.mark.parametrize("command", ["eval", "report"])
+def test_help_renders(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0 and "--output" in capsys.readouterr().out
