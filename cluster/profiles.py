@@ -2,7 +2,8 @@
 
 Shipped profiles live in cluster/profiles/; user profiles in
 $BUCKLE_CONFIG_DIR/profiles (default ~/.config/buckle/profiles) and win on a
-name clash. `--profile` also takes a path to a YAML file.
+name clash. `--profile` also takes a path to a YAML file. (cluster/profiles/
+holds YAML only, no __init__.py, so `import cluster.profiles` finds this module.)
 """
 from __future__ import annotations
 
