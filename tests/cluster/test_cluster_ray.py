@@ -93,3 +93,20 @@ def test_remote_cluster_without_token_is_refused(buckle_home, make_profile, monk
     assert "refusing to submit to Ray at http://10.20.30.40:8265 without an auth token" in err
     assert len(err.strip().splitlines()) == 1
     assert list(JobStore().all()) == []
+
+
+@pytest.mark.ray
+def test_upload_working_dir_reaches_the_job(buckle_home, ray_head, make_profile, monkeypatch):
+    monkeypatch.setenv("BUCKLE_TEST_RAY_TOKEN", ray_head.token)
+    make_profile("ray-upload", {"backend": "ray", "allow_any_command": True,
+                                "ray": {"address": ray_head.dashboard_url, "token_env": "BUCKLE_TEST_RAY_TOKEN",
+                                        "working_dir": "upload", "entrypoint_num_cpus": 0.5}})
+    src = buckle_home / "src"
+    (src / "runs").mkdir(parents=True)
+    (src / "marker.txt").write_text("uploaded-marker")
+    (src / "runs" / "big.bin").write_text("excluded")
+    code = "import os; print(open('marker.txt').read(), os.path.exists('runs/big.bin'))"
+    main(["submit", "--profile", "ray-upload", "--workdir", str(src), "--", sys.executable, "-c", code])
+    rec = _last_job()
+    assert jobs.wait(rec.id, timeout_s=240, poll_s=1) == "SUCCEEDED"
+    assert "uploaded-marker False" in jobs.logs(rec.id)  # the file came along, `runs` did not
