@@ -21,11 +21,13 @@ from typing import Any
 from curation.config import CurateConfig
 from curation.records import Columns
 from curation.shard_runner import Run, columns_of, finish, process, quarantine_line, start, step_batch
-from curation.sharding import Shard, read_shard
+from curation.shard_reader import read_shard
+from curation.sharding import Shard
 
 BLOCK_FIELDS = ("shard", "n", "seq", "id", "where", "kind", "data", "rss_mb")
 _STANDARD = {"CPU", "GPU", "memory", "object_store_memory"}
-READ_CPUS = 0.1  # read tasks are light; they must never wait behind the actors
+READ_CPUS = 0.1
+ACTOR_START_S = 1800  # time for all actors to load the model (large models load slowly)  # read tasks are light; they must never wait behind the actors
 
 
 def run_curate(cfg: CurateConfig, input_source: str, output_dir: str, model_path: str) -> dict:
@@ -83,6 +85,9 @@ def _run_pool(cfg: CurateConfig, run: Run, model_path: str) -> dict:
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.execution_options.preserve_order = False
+    # start work once the whole pool is up: every worker gets a share, and a pool that
+    # cannot be placed fails with a clear timeout instead of waiting forever
+    ctx.wait_for_min_actors_s = ACTOR_START_S
     res = worker_resources(cfg.num_workers, ray.nodes(), cfg.cpus_per_worker)
     skip_ref = ray.put(run.skip_ids) if run.skip_ids else None
     source = _shard_source(run.plan.shards, columns_of(cfg), skip_ref)

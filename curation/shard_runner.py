@@ -18,9 +18,10 @@ from typing import Any, Callable
 
 from curation.config import CurateConfig
 from curation.records import Columns, Quarantine
-from curation.shard_sink import (Progress, ShardSink, done_shards, drop_unfinished_quarantine,
-                                 foreign_done_ids)
-from curation.sharding import Plan, plan_shards, read_shard
+from curation.shard_progress import Progress
+from curation.shard_sink import ShardSink, done_shards, drop_unfinished_quarantine, foreign_done_ids
+from curation.shard_reader import read_shard
+from curation.sharding import Plan, plan_shards
 
 SUBDIRS = {"score": "scored", "curate": "curated"}
 

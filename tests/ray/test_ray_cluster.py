@@ -19,7 +19,7 @@ pytestmark = pytest.mark.ray
 @pytest.fixture(scope="module")
 def two_nodes():
     """Head with resource node_a and a second node with node_b, 2 CPUs each."""
-    from curation.ray_cluster import LocalCluster
+    from curation.ray_local_cluster import LocalCluster
 
     cluster = LocalCluster()
     try:
@@ -99,4 +99,5 @@ def test_curate_on_two_nodes_uses_the_same_step(two_nodes, tmp_path, wide_model)
     reasons = sorted(q["reason"] for q in read_quarantine(out))
     assert reasons[0].startswith("malformed JSON") and "too long" in reasons[1]
     assert "read 14 = curated 12 + quarantined 2" in log
-    assert len(manifest(out)["counts"]["rows_by_node"]) == 2
+    # 12 rows may all go to whichever actor is ready first; spreading is the score test's job
+    assert {r["node_id"] for r in rows} <= set(manifest(out)["counts"]["node_resources"])

@@ -14,7 +14,8 @@ from ray_util import check_exactly_once, read_quarantine, read_rows, write_input
 
 from curation.records import Quarantine  # noqa: E402
 from curation.shard_sink import ShardSink, done_shards, drop_unfinished_quarantine  # noqa: E402
-from curation.sharding import parse_key, plan_shards, read_shard  # noqa: E402
+from curation.shard_reader import read_shard  # noqa: E402
+from curation.sharding import parse_key, plan_shards  # noqa: E402
 
 
 def _jsonl(path: Path, n: int, blank_every: int = 0) -> Path:
@@ -199,3 +200,27 @@ def test_workers_that_cannot_fit_are_a_config_error():
     with pytest.raises(ValueError, match="cpus_per_worker 1.5 x num_workers 2"):
         worker_resources(2, [{"Alive": True, "Resources": {"CPU": 2}}], cpus=1.5)
     assert worker_resources(2, [{"Alive": True, "Resources": {"CPU": 2}}], cpus=0.5)["num_cpus"] == 0.5
+
+
+def test_a_datasets_id_is_sharded_by_rows(tmp_path, monkeypatch):
+    import datasets
+
+    from curation import shard_reader
+
+    rows = [{"id": f"h{i}", "instruction": "q", "response": "a" if i != 3 else ""} for i in range(30)]
+    calls = []
+
+    def fake_load(source, split):  # stands in for the hub: the same call on an offline machine
+        calls.append((source, split))
+        return datasets.Dataset.from_list(rows)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    shard_reader.load_dataset.cache_clear()
+    plan = plan_shards("org/commonsense", 8, limit=20)
+    assert [(s.fmt, s.start, s.end) for s in plan.shards] == [("dataset", 0, 8), ("dataset", 8, 16),
+                                                               ("dataset", 16, 20)]
+    items = [it for s in plan.shards for _, it in read_shard(s)]
+    assert [it["id"] for it in items if isinstance(it, dict)] == [f"h{i}" for i in range(20) if i != 3]
+    assert [it.where for it in items if isinstance(it, Quarantine)] == ["org/commonsense:row 3"]
+    assert calls == [("org/commonsense", "train")]  # loaded once per process
+    shard_reader.load_dataset.cache_clear()
