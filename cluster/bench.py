@@ -8,6 +8,7 @@ stops its own clusters.
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,12 +34,25 @@ def _via(name: str) -> float:
 
 def main(repeats: int = 3) -> dict[str, float]:
     """Median seconds per way of running; prints a table."""
-    from cluster.ray_head import LocalRayHead
-    from cluster.slurm_local import LocalSlurm, slurm_available
-
     home = Path(tempfile.mkdtemp(prefix="bk-bench-"))
     (home / "profiles").mkdir()
     os.environ.update(BUCKLE_CONFIG_DIR=str(home), BUCKLE_STATE_DIR=str(home / "state"))
+    try:
+        res = _measure(home, repeats)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    base = statistics.median(res["direct"])
+    out = {k: statistics.median(v) for k, v in res.items()}
+    print(f"{'way':24s} {'median s':>9s} {'x direct':>9s}")
+    for key, secs in out.items():
+        print(f"{key:24s} {secs:9.2f} {secs / base:9.2f}")
+    return out
+
+
+def _measure(home: Path, repeats: int) -> dict[str, list[float]]:
+    from cluster.ray_head import LocalRayHead
+    from cluster.slurm_local import LocalSlurm, slurm_available
+
     exe = str(Path(sys.executable).with_name("buckle"))
     res: dict[str, list[float]] = {"direct": [], "local": []}
     for _ in range(repeats):
@@ -57,12 +71,7 @@ def main(repeats: int = 3) -> dict[str, float]:
         (home / "profiles" / "bench-ray.yaml").write_text(
             f"backend: ray\nray: {{address: '{head.dashboard_url}', token_env: BUCKLE_BENCH_RAY_TOKEN}}\n")
         res["ray"] = [_via("bench-ray") for _ in range(repeats)]
-    base = statistics.median(res["direct"])
-    out = {k: statistics.median(v) for k, v in res.items()}
-    print(f"{'way':24s} {'median s':>9s} {'x direct':>9s}")
-    for key, secs in out.items():
-        print(f"{key:24s} {secs:9.2f} {secs / base:9.2f}")
-    return out
+    return res
 
 
 if __name__ == "__main__":
