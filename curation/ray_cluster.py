@@ -78,7 +78,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
         finally:
             ray.shutdown()
         return
-    tmp = tempfile.mkdtemp(prefix="buckle-ray-")
+    _sweep_stale_dirs()
+    tmp = tempfile.mkdtemp(prefix=f"buckle-ray-{os.getpid()}-")
     os.environ.setdefault(TAG_VAR, Path(tmp).name)
     port = free_port()
     try:
@@ -101,3 +102,11 @@ def _connect(ray, address: str) -> None:
         if "auth" in str(exc).lower() or "token" in str(exc).lower():
             hint = " (set RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN or ~/.ray/auth_token)"
         raise RuntimeError(f"cannot connect to Ray at '{address}': {exc}{hint}") from None
+
+
+def _sweep_stale_dirs() -> None:
+    """Remove temp dirs of earlier local instances whose driver was killed (pid in the name)."""
+    for path in Path(tempfile.gettempdir()).glob("buckle-ray-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)

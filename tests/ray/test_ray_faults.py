@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,7 @@ def test_driver_killed_then_rerun_resumes_without_recomputing(tmp_path, tiny_mod
     proc = start_buckle(args, driver_env(tag), tmp_path / "log1")
     try:
         wait_for(lambda: len(markers(out)) >= 3, 240, "three finished shards")
+        killed_pid = proc.pid
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -67,6 +69,8 @@ def test_driver_killed_then_rerun_resumes_without_recomputing(tmp_path, tiny_mod
     finally:
         kill_tagged(tag)
     after = markers(out)
+    assert not list(Path(tempfile.gettempdir()).glob(f"buckle-ray-{killed_pid}-*")), \
+        "the killed driver's Ray temp dir was not swept by the rerun"
     assert all(after[name] == mtime for name, mtime in before.items()), "a finished shard was rewritten"
     check_exactly_once(out, data)
     counts = manifest(out)["counts"]
