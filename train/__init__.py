@@ -1,0 +1,1 @@
+"""Fine-tuning stages (align, pre, during, post, attack) as ordinary SFT jobs; see train.run.train."""
