@@ -1,0 +1,84 @@
+"""Batched curation engine vs a naive loop: same records, same candidates, same model, one process.
+
+Batched: one round's candidates (every record x every (temperature, top-p)
+pair) come from `generate` calls with per-row sampling settings, and their
+perplexities from padded, length-bucketed forwards. Naive: one `generate`
+per (text, T, p) and one forward per candidate. Generation length is fixed
+(min = max new tokens) so both paths decode the same number of tokens.
+
+    .venv/bin/python bench/curation_engine.py [--records 2] [--max-new-tokens 24] [--model embedded]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--records", type=int, default=2)
+    parser.add_argument("--temperatures", default="0.2,0.4,0.6,0.8,1.0")
+    parser.add_argument("--top-ps", default="0.2,0.4,0.6,0.8,1.0")
+    parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--gen-batch-size", type=int, default=64)
+    parser.add_argument("--score-batch-size", type=int, default=16)
+    args = parser.parse_args()
+
+    import torch
+
+    from curation.config import SAFETY_KEYWORDS
+    from curation.engine import LMEngine
+    from curation.lm import load_lm, perplexities, prompt_ids
+    from curation.prompts import revision_prompt
+    from curation.records import prompt_text
+    from launcher.data import materialize
+    from launcher.models import resolve_model
+
+    model, tok = load_lm(resolve_model(args.model), device="cpu")
+    with open(materialize("commonsense-train"), encoding="utf-8") as fh:
+        records = [json.loads(line) for line in itertools.islice(fh, args.records)]
+    grid = list(itertools.product([float(x) for x in args.temperatures.split(",")],
+                                  [float(x) for x in args.top_ps.split(",")]))
+    rows = [(r, t, p) for r in records for t, p in grid]
+    users = [revision_prompt("amplify", prompt_text(r), r["response"], SAFETY_KEYWORDS) for r, _, _ in rows]
+    prompts = [prompt_text(r) for r, _, _ in rows]
+    n_new = args.max_new_tokens
+    print(f"{len(records)} records x {len(grid)} (T, top_p) pairs = {len(rows)} candidates, "
+          f"{n_new} new tokens each, threads={torch.get_num_threads()}")
+
+    engine = LMEngine(model, tok, gen_batch_size=args.gen_batch_size, score_batch_size=args.score_batch_size)
+    t0 = time.perf_counter()
+    outs = engine.generate(users, [t for _, t, _ in rows], [p for _, _, p in rows], [n_new] * len(rows),
+                           min_new_tokens=n_new)
+    t1 = time.perf_counter()
+    engine.perplexity(prompts, [text for text, _ in outs])
+    t2 = time.perf_counter()
+    batched_gen, batched_ppl = t1 - t0, t2 - t1
+
+    torch.manual_seed(0)
+    naive_texts = []
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for user, (_, t, p) in zip(users, rows):
+            ids = torch.tensor([prompt_ids(tok, user)])
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                 temperature=t, top_p=p, top_k=0, max_new_tokens=n_new, min_new_tokens=n_new,
+                                 pad_token_id=tok.pad_token_id)
+            naive_texts.append(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
+    t1 = time.perf_counter()
+    for prompt, text in zip(prompts, naive_texts):
+        perplexities(model, tok, [prompt], [text], batch_size=1)
+    t2 = time.perf_counter()
+    naive_gen, naive_ppl = t1 - t0, t2 - t1
+
+    print(f"{'':12s}{'batched s':>11s}{'naive s':>10s}{'ratio':>8s}")
+    for name, b, n in (("generate", batched_gen, naive_gen), ("perplexity", batched_ppl, naive_ppl),
+                       ("total", batched_gen + batched_ppl, naive_gen + naive_ppl)):
+        print(f"{name:12s}{b:11.2f}{n:10.2f}{n / b:7.1f}x")
+
+
+if __name__ == "__main__":
+    main()
