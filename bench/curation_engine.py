@@ -7,6 +7,10 @@ per (text, T, p) and one forward per candidate. Generation length is fixed
 (min = max new tokens) so both paths decode the same number of tokens.
 
     .venv/bin/python bench/curation_engine.py [--records 2] [--max-new-tokens 24] [--model embedded]
+
+Each path runs twice in the order batched, naive, naive, batched and the
+times are summed, so a machine whose load changes during the run does not
+favour either path.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--gen-batch-size", type=int, default=64)
     parser.add_argument("--score-batch-size", type=int, default=16)
+    parser.add_argument("--no-abba", dest="abba", action="store_false",
+                        help="run each path once (default: batched, naive, naive, batched)")
     args = parser.parse_args()
 
     import torch
@@ -50,29 +56,38 @@ def main() -> None:
           f"{n_new} new tokens each, threads={torch.get_num_threads()}")
 
     engine = LMEngine(model, tok, gen_batch_size=args.gen_batch_size, score_batch_size=args.score_batch_size)
-    t0 = time.perf_counter()
-    outs = engine.generate(users, [t for _, t, _ in rows], [p for _, _, p in rows], [n_new] * len(rows),
-                           min_new_tokens=n_new)
-    t1 = time.perf_counter()
-    engine.perplexity(prompts, [text for text, _ in outs])
-    t2 = time.perf_counter()
-    batched_gen, batched_ppl = t1 - t0, t2 - t1
 
-    torch.manual_seed(0)
-    naive_texts = []
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        for user, (_, t, p) in zip(users, rows):
-            ids = torch.tensor([prompt_ids(tok, user)])
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                                 temperature=t, top_p=p, top_k=0, max_new_tokens=n_new, min_new_tokens=n_new,
-                                 pad_token_id=tok.pad_token_id)
-            naive_texts.append(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
-    t1 = time.perf_counter()
-    for prompt, text in zip(prompts, naive_texts):
-        perplexities(model, tok, [prompt], [text], batch_size=1)
-    t2 = time.perf_counter()
-    naive_gen, naive_ppl = t1 - t0, t2 - t1
+    def batched() -> tuple[float, float]:
+        t0 = time.perf_counter()
+        outs = engine.generate(users, [t for _, t, _ in rows], [p for _, _, p in rows], [n_new] * len(rows),
+                               min_new_tokens=n_new)
+        t1 = time.perf_counter()
+        engine.perplexity(prompts, [text for text, _ in outs])
+        return t1 - t0, time.perf_counter() - t1
+
+    def naive() -> tuple[float, float]:
+        texts = []
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for user, (_, t, p) in zip(users, rows):
+                ids = torch.tensor([prompt_ids(tok, user)])
+                out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                     temperature=t, top_p=p, top_k=0, max_new_tokens=n_new,
+                                     min_new_tokens=n_new, pad_token_id=tok.pad_token_id)
+                texts.append(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
+        t1 = time.perf_counter()
+        for prompt, text in zip(prompts, texts):
+            perplexities(model, tok, [prompt], [text], batch_size=1)
+        return t1 - t0, time.perf_counter() - t1
+
+    # A B B A: load that drifts during the run (a shared machine) hits both paths alike
+    totals = {"batched": [0.0, 0.0], "naive": [0.0, 0.0]}
+    for name in ("batched", "naive", "naive", "batched")[: 4 if args.abba else 2]:
+        gen_s, ppl_s = batched() if name == "batched" else naive()
+        totals[name][0] += gen_s
+        totals[name][1] += ppl_s
+        print(f"  {name}: generate {gen_s:.2f} s, perplexity {ppl_s:.2f} s", flush=True)
+    (batched_gen, batched_ppl), (naive_gen, naive_ppl) = totals["batched"], totals["naive"]
 
     print(f"{'':12s}{'batched s':>11s}{'naive s':>10s}{'ratio':>8s}")
     for name, b, n in (("generate", batched_gen, naive_gen), ("perplexity", batched_ppl, naive_ppl),

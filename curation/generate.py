@@ -2,7 +2,9 @@
 
 One `generate` call covers many (prompt, temperature, top_p) rows: the
 per-row settings live in a logits processor, so a whole round of candidates
-costs a few batched calls instead of one call per candidate.
+costs a few batched calls instead of one call per candidate. Rows that share
+a prompt (every grid pair of one beam member) share its prefill: the prompt
+runs through the model once and its KV cache is copied to those rows.
 """
 from __future__ import annotations
 
@@ -10,7 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
+import transformers
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+
+# transformers 5 renamed past_key_values to cache (the old name still works, with a warning)
+_CACHE_ARG = "cache" if int(transformers.__version__.split(".")[0]) >= 5 else "past_key_values"
 
 
 class PerRowSampling(LogitsProcessor):
@@ -66,7 +72,8 @@ def sample(model: Any, prompts: Sequence[Sequence[int]], temperatures: Sequence[
         raise ValueError("prompts, temperatures, top_ps and max_new_tokens differ in length")
     if seed is not None:
         torch.manual_seed(seed)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    # similar lengths pad little; equal prompts side by side share a prefill
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), tuple(prompts[i])))
     out: list[Sample | None] = [None] * len(prompts)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
@@ -87,15 +94,35 @@ def _generate(model: Any, prompts: list[Sequence[int]], temps: list[float], top_
         ids[row, width - len(p):] = torch.tensor(list(p))
         mask[row, width - len(p):] = 1
     dev = next(model.parameters()).device
+    ids, mask = ids.to(dev), mask.to(dev)
+    cache = _shared_prefill(model, prompts, ids, mask)
     # neutral global settings: all sampling shape comes from the per-row processor
     gen_cfg = GenerationConfig(do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
                                max_new_tokens=budget, min_new_tokens=min(min_new, budget),
                                pad_token_id=pad_id, eos_token_id=eos_ids)
     with torch.inference_mode():
-        seqs = model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev),
-                              generation_config=gen_cfg,
-                              logits_processor=LogitsProcessorList([PerRowSampling(temps, top_ps)]))
+        seqs = model.generate(input_ids=ids, attention_mask=mask, generation_config=gen_cfg,
+                              logits_processor=LogitsProcessorList([PerRowSampling(temps, top_ps)]),
+                              **({_CACHE_ARG: cache} if cache is not None else {}))
     return [row[width:].tolist() for row in seqs.cpu()]
+
+
+def _shared_prefill(model: Any, prompts: list[Sequence[int]], ids: torch.Tensor, mask: torch.Tensor) -> Any:
+    """KV cache of all but the last prompt token, computed once per distinct prompt; None if all differ."""
+    slot: dict[tuple, int] = {}
+    rows = [slot.setdefault(tuple(p), len(slot)) for p in prompts]
+    if len(slot) == len(prompts) or ids.shape[1] < 2:
+        return None
+    first = [rows.index(u) for u in range(len(slot))]
+    u_ids, u_mask = ids[first, :-1], mask[first, :-1]
+    positions = (u_mask.cumsum(-1) - 1).clamp(min=0)  # as generate numbers left-padded rows
+    with torch.inference_mode():
+        out = model(input_ids=u_ids, attention_mask=u_mask, position_ids=positions, use_cache=True)
+    cache = getattr(out, "cache", None)
+    if cache is None:
+        cache = out.past_key_values
+    cache.reorder_cache(torch.tensor(rows, device=ids.device))
+    return cache
 
 
 def _cut(ids: list[int], eos_ids: Sequence[int], limit: int) -> Sample:

@@ -83,3 +83,19 @@ def test_sample_keeps_input_order_across_batches(tiny_lm):
         single = sample(model, [p], [1.0], [1e-6], [len(s.ids)], tok.pad_token_id, [], seed=0,
                         min_new_tokens=len(s.ids))[0]
         assert single.ids == s.ids  # greedy rows: left padding does not change the continuation
+
+
+def test_shared_prefill_matches_separate_prompts(tiny_lm, monkeypatch):
+    import curation.generate as gen
+
+    model, tok = tiny_lm
+    a, b = prompt_ids(tok, "How do I boil an egg?"), prompt_ids(tok, "Name a fruit, please, and say why.")
+    prefills = []
+    real = gen._shared_prefill
+    monkeypatch.setattr(gen, "_shared_prefill", lambda *args: prefills.append(1) or real(*args))
+    shared = sample(model, [a, b, a, b, a], [1.0] * 5, [1e-6] * 5, [8] * 5, tok.pad_token_id, [], seed=0,
+                    min_new_tokens=8)
+    assert len(prefills) == 1
+    alone = {k: sample(model, [p], [1.0], [1e-6], [8], tok.pad_token_id, [], seed=0, min_new_tokens=8)[0].ids
+             for k, p in (("a", a), ("b", b))}
+    assert [s.ids for s in shared] == [alone[k] for k in "ababa"]

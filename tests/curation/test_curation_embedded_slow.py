@@ -1,0 +1,43 @@
+"""End to end with the real embedded model: winners move perplexity in the objective's direction."""
+import json
+
+import pytest
+
+from curation import store
+from curation.lm import load_lm, perplexities
+from launcher.cli import main
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("objective", ["reduce", "amplify"])
+def test_embedded_model_curates_in_the_objectives_direction(objective, embedded_model_dir, tmp_path, capsys):
+    from launcher.data import materialize
+
+    with open(materialize("commonsense-train"), encoding="utf-8") as fh:
+        rows = [json.loads(next(fh)) for _ in range(3)]
+    src = tmp_path / "three.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / objective
+    code = main(["curate", "--input", str(src), "--output", str(out), "--objective", objective,
+                 "--rounds", "1", "--temperatures", "0.7,1.0", "--top-ps", "0.9,1.0", "--max-new-tokens", "120",
+                 "--no-progress"])
+    assert code == 0
+    assert "read 3 = curated 3 + quarantined 0" in capsys.readouterr().out
+    got = store.read_parts(out)
+    assert len(got) == 3
+    improved = [r for r in got if r["improved"]]
+    assert improved, "no text improved: the method did nothing on the real model"
+    model, tok = load_lm(str(embedded_model_dir))
+    again = perplexities(model, tok, [r["instruction"] for r in improved], [r["curated"] for r in improved])
+    for row, ppl in zip(improved, again):
+        assert row["ppl_after"] == pytest.approx(ppl, rel=1e-3)
+        assert row["curated"] != row["original"] and row["round"] == 1
+        if objective == "reduce":
+            assert row["ppl_after"] < row["ppl_before"]
+        else:
+            assert row["ppl_after"] > row["ppl_before"] and row["safety_after"] >= 1
+        assert row["readability_after"] >= 0.9 * row["readability_before"]
+        assert row["helpfulness_after"] >= 0.9 * row["helpfulness_before"]
+    for row in got:
+        if not row["improved"]:
+            assert row["curated"] == row["original"] and row["ppl_after"] == row["ppl_before"]
