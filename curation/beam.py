@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 from curation.config import CurateConfig
 from curation.judges import HelpfulnessJudge
-from curation.prompts import clean_candidate, revision_prompt
+from curation.prompts import clean_candidate, pick_keywords, revision_prompt
 from curation.records import prompt_text
 from curation.scorers import SafetyScorer, readability
 
@@ -94,7 +94,9 @@ class BeamSearch:
 
     def _round(self, states: list[_State], rnd: int) -> None:
         jobs = [(s, m, t, p) for s in states for m in s.beam for t, p in self.grid]
-        users = [revision_prompt(self.cfg.objective, s.prompt, m.text, self.cfg.keywords) for s, m, _, _ in jobs]
+        # one prompt per beam member (keywords keyed by its text), so its grid rows share a prefill
+        users = [revision_prompt(self.cfg.objective, s.prompt, m.text, pick_keywords(self.cfg.keywords, m.text))
+                 for s, m, _, _ in jobs]
         budget = {id(m): min(self.cfg.max_new_tokens, 2 * self.engine.text_tokens(m.text) + 32)
                   for s in states for m in s.beam}
         outs = self.engine.generate(users, [j[2] for j in jobs], [j[3] for j in jobs],

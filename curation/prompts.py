@@ -1,7 +1,9 @@
 """Revision prompts for the two objectives, and cleanup of what the model returns."""
 from __future__ import annotations
 
+import random
 import re
+import zlib
 from typing import Sequence
 
 # CTRL (arXiv 2405.19358): ask for the same content seen from another angle.
@@ -23,7 +25,18 @@ Answer: {response}"""
 
 _PREAMBLE = re.compile(r"^(sure|certainly|of course|okay|ok|here(?:'s| is| are)|rewritten|revised|alternative)"
                        r"[^\n]{0,80}:\s*\n?", re.IGNORECASE)
-_LABEL = re.compile(r"^(rewritten |revised )?answer\s*:\s*", re.IGNORECASE)
+_PLEASANTRY = re.compile(r"^(sure|certainly|of course|absolutely)\b[^.!?\n]{0,60}[.!]\s+", re.IGNORECASE)
+_LABEL = re.compile(r"^(the |your )?(rewritten |revised )?answer( is)?\s*:\s*", re.IGNORECASE)
+
+
+def pick_keywords(keywords: Sequence[str], key: str, n: int = 3) -> list[str]:
+    """A few seed phrases for one revision, chosen by a stable hash of `key`.
+
+    A short list reads as a hint; the whole list invites the model to recite it.
+    """
+    if len(keywords) <= n:
+        return list(keywords)
+    return random.Random(zlib.crc32(key.encode("utf-8"))).sample(list(keywords), n)
 
 
 def revision_prompt(objective: str, instruction: str, response: str, keywords: Sequence[str] = ()) -> str:
@@ -44,6 +57,7 @@ def clean_candidate(text: str, finished: bool = True, unfinished: str = "trim") 
     """
     out = text.strip()
     out = _PREAMBLE.sub("", out, count=1).strip()
+    out = _PLEASANTRY.sub("", out, count=1).strip()
     out = _LABEL.sub("", out, count=1).strip()
     if len(out) >= 2 and out[0] == out[-1] and out[0] in "\"'":
         out = out[1:-1].strip()
