@@ -73,14 +73,29 @@ def perplexities(model: Any, tok: Any, prompts: Sequence[str], responses: Sequen
                 ids[row, :len(seq)] = torch.tensor(seq)
                 mask[row, :len(seq)] = 1
                 labels[row, n_prompt:len(seq)] = torch.tensor(seq[n_prompt:])
-            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits.float()
-            shift_logits, shift_labels = logits[:, :-1], labels[:, 1:].to(dev)
-            nll = torch.nn.functional.cross_entropy(
-                shift_logits.transpose(1, 2), shift_labels, ignore_index=-100, reduction="none")
-            counts = (shift_labels != -100).sum(dim=1).clamp(min=1)
+            sums, counts = _response_nll(model, ids.to(dev), mask.to(dev), labels.to(dev))
             for row, i in enumerate(idx):
-                out[i] = math.exp((nll[row].sum() / counts[row]).item())
+                out[i] = math.exp(sums[row].item() / max(int(counts[row]), 1))
     return out
+
+
+def _response_nll(model: Any, ids: Any, mask: Any, labels: Any) -> tuple[Any, Any]:
+    """Summed NLL and token count per row, projecting onto the vocabulary only where a label follows."""
+    import torch
+
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != -100  # position t predicts token t+1
+    targets = labels[:, 1:][keep[:, :-1]]
+    try:  # transformers >= 5 takes a boolean mask and returns only those rows' logits
+        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+    except TypeError:
+        logits = None
+    if logits is None or logits.dim() != 2 or logits.shape[0] != targets.numel():
+        logits = model(input_ids=ids, attention_mask=mask).logits[keep]
+    nll = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none")
+    rows = keep.nonzero()[:, 0]
+    sums = torch.zeros(ids.shape[0], dtype=torch.float64, device=ids.device).index_add_(0, rows, nll.double())
+    return sums, keep.sum(dim=1)
 
 
 def _pair_ids(tok: Any, prompt: str, response: str, max_length: int | None) -> tuple[list[int], int]:
