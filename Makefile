@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU build pinned; a GPU user installs their own torch into the venv first.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo demo-curate test test-fast bench clean
 
 setup: $(VENV)/.buckle-installed
 
@@ -16,7 +16,12 @@ $(VENV)/.buckle-installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[all,dev]"
 	touch $@
 
+# every stage end to end on the embedded model: curate, align, attack, pre/during/post, report
 demo: setup
+	$(BIN)/buckle pipeline --config quickstart --output runs/quickstart
+
+# curation alone on a small slice (a minute)
+demo-curate: setup
 	$(BIN)/buckle curate --output runs/demo-curate --limit 8 --rounds 2 --temperatures 0.7,1.0 --top-ps 0.9,1.0
 
 test: setup
