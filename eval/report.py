@@ -66,7 +66,7 @@ def markdown_table(runs: list[dict]) -> str:
     for r in runs:
         m = r["summary"].get("metrics", {})
         cells = [cell(m.get(c), TITLES[c][1]) for c in cols]
-        lines.append(f"| {r['label']} | `{Path(str(r['summary'].get('model', '?'))).name}` | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['label']} | `{_model_name(r['summary'].get('model', '?'))}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -118,3 +118,11 @@ td,th{{border:1px solid #bbb;padding:4px 8px;text-align:left}}img{{max-width:640
 {body}</table><p>{html.escape(notes)}</p>
 {imgs}</body></html>
 """
+
+
+def _model_name(model: str) -> str:
+    """Short name of a model: a buckle run's `.../NAME/run/model` shows as NAME."""
+    path = Path(str(model))
+    while path.name in ("model", "run") and path.parent.name:
+        path = path.parent
+    return path.name

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from launcher.pipeline_config import PipelineConfig, stage_recipe
+from launcher.pipeline_config import PipelineConfig, recipe_content, stage_recipe
 from launcher.steps import Step, StepContext, StepResult, run_steps
 
 Runner = Callable[[list[str], Path], None]
@@ -75,10 +75,10 @@ def _curate(run: Runner) -> Callable[[StepContext], dict]:
 def _train_step(cfg: PipelineConfig, run: Runner, name: str, stage: str, model_from: str | None,
                 data_from: dict[str, str]) -> Step:
     deps = ([model_from] if model_from else []) + list(data_from.values())
-    params = {"stage": stage, "spec": cfg.stages[stage].model_dump(), "base_model": cfg.model,
-              "model_from": model_from, "data_from": data_from}
-    if stage == "during":  # its user data is the attack's data: hash the attack spec too
-        params["attack_spec"] = cfg.stages["attack"].model_dump()
+    params = {"stage": stage, "spec": cfg.stages[stage].model_dump(), "recipe": recipe_content(cfg, stage),
+              "base_model": cfg.model, "model_from": model_from, "data_from": data_from}
+    if stage == "during":  # its user data is the attack's data: hash the attack recipe too
+        params["attack_recipe"] = recipe_content(cfg, "attack")
 
     def fn(ctx: StepContext) -> dict:
         model = model_dir(ctx.deps[model_from]) if model_from else cfg.model

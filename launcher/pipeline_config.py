@@ -85,14 +85,11 @@ def stage_recipe(cfg: PipelineConfig, stage: str, model: str, output: str,
     Args:
         sources: data role -> source path (or a whole data spec) laid over the recipe.
     """
-    from launcher.configs import ConfigError, format_validation_error, read_yaml
+    from launcher.configs import ConfigError, format_validation_error
     from pydantic import ValidationError
     from train.config import TrainConfig
-    from train.recipes import resolve as resolve_recipe
 
-    spec = cfg.stages[stage]
-    data = read_yaml(resolve_recipe(spec.recipe))
-    data = _deep_merge(data, spec.overrides)
+    data = recipe_content(cfg, stage)
     data.update({"model": model, "output_dir": output})
     for role, source in sources.items():
         entry = data.setdefault("data", {}).get(role)
@@ -103,6 +100,16 @@ def stage_recipe(cfg: PipelineConfig, stage: str, model: str, output: str,
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc).replace("config error: ", f"config error: stages.{stage}.")) from None
     return data
+
+
+def recipe_content(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
+    """A stage's recipe file with its overrides laid over it: what the step's cache key hashes,
+    so editing a recipe file recomputes the step as editing its overrides does."""
+    from launcher.configs import read_yaml
+    from train.recipes import resolve as resolve_recipe
+
+    spec = cfg.stages[stage]
+    return _deep_merge(read_yaml(resolve_recipe(spec.recipe)), spec.overrides)
 
 
 def _deep_merge(base: dict, over: dict) -> dict:

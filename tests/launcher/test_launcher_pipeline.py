@@ -9,7 +9,7 @@ import yaml
 STAGE = {"max_steps": 2, "batch_size": 4, "max_length": 64}
 
 
-def _config(model_dir, post_lr=2e-5):
+def _config(model_dir, post_recipe):
     return {
         "name": "tiny", "model": str(model_dir), "align": True,
         "curate": {"limit": 4, "rounds": 1, "beam": 1, "temperatures": [1.0], "top_ps": [1.0],
@@ -20,7 +20,7 @@ def _config(model_dir, post_lr=2e-5):
             "attack": {"recipe": "embedded-attack", "overrides": {**STAGE, "data": {"harmful": {"limit": 8}}}},
             "pre": {"recipe": "embedded-pre", "overrides": STAGE},
             "during": {"recipe": "embedded-during", "overrides": STAGE},
-            "post": {"recipe": "embedded-post", "overrides": {**STAGE, "learning_rate": post_lr}},
+            "post": {"recipe": str(post_recipe), "overrides": STAGE},
         },
         "eval": {"benchmark": "advbench-test", "limit": 4, "benign": "commonsense-heldout",
                  "benign_limit": 4, "max_new_tokens": 4, "batch_size": 4},
@@ -38,7 +38,11 @@ def _run(tmp_path, cfg):
 
 @pytest.mark.slow
 def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
-    manifest, out = _run(tmp_path, _config(tiny_model_dir))
+    from train.recipes import resolve
+
+    post = tmp_path / "post.yaml"  # a user's recipe file: editing it must recompute post
+    post.write_text(resolve("embedded-post").read_text())
+    manifest, out = _run(tmp_path, _config(tiny_model_dir, post))
     root = tmp_path / "run"
     steps = {"curate", "align", "attack", "pre", "pre-attack", "during", "post", "report"}
     evals = {f"eval-{x}" for x in ("base", "aligned", "attacked", "pre", "during", "post")}
@@ -56,15 +60,16 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
     assert "## Cost" in report and "## Verdict" in report and "<h2>Cost</h2>" in (root / "report.html").read_text()
     assert list((root / index["report"]["dir"] / "run").glob("*.png"))
 
-    manifest, out = _run(tmp_path, _config(tiny_model_dir))
+    manifest, out = _run(tmp_path, _config(tiny_model_dir, post))
     assert manifest["ran"] == [] and manifest["counts"]["cached"] == len(steps | evals)
 
-    manifest, out = _run(tmp_path, _config(tiny_model_dir, post_lr=5e-5))
+    post.write_text(post.read_text().replace("learning_rate: 2.0e-5", "learning_rate: 5.0e-5"))
+    manifest, out = _run(tmp_path, _config(tiny_model_dir, post))
     assert sorted(manifest["ran"]) == ["eval-post", "post", "report"]
 
 
 def test_pipeline_config_errors_name_the_key(tmp_path, tiny_model_dir):
-    cfg = _config(tiny_model_dir)
+    cfg = _config(tiny_model_dir, "embedded-post")
     cfg["stages"]["post"]["overrides"]["learning_rat"] = 1e-5
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(cfg))
