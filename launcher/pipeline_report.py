@@ -35,22 +35,37 @@ def write_report(root: Path, results: dict[str, StepResult]) -> dict[str, str]:
     lines += [f"| {c['label']} | {', '.join(c['steps']) or '-'} | {c['wall_s']:.0f} | {c['tokens']:,} | "
               f"{c['eval_wall_s']:.0f} |" for c in costs]
     cost_md = "\n".join(lines) + "\n"
-    verdict = verdict_lines(json.loads((eval_report / "report.json").read_text()))
+    runs = json.loads((eval_report / "report.json").read_text())
+    verdict = verdict_lines(runs)
+    missing = judge_note(runs)
     md = root / "report.md"
-    md.write_text("# buckle pipeline report\n\n## Safety and helpfulness\n\n" + table +
-                  "\n\n## Cost\n\n" + cost_md + "\n## Verdict\n\n" + "\n".join(f"- {v}" for v in verdict) +
+    md.write_text("# buckle pipeline report\n\n## Safety and helpfulness\n\n" + table
+                  + (f"\n\n{missing}" if missing else "") + "\n\n## Cost\n\n" + cost_md
+                  + "\n## Verdict\n\n" + "\n".join(f"- {v}" for v in verdict) +
                   f"\n\nCharts and the full evaluation report: `{eval_report.relative_to(root)}/`.\n",
                   encoding="utf-8")
     page = root / "report.html"
     body = (eval_report / "report.html").read_text(encoding="utf-8")
-    extra = ("<h2>Cost</h2><table><tr><th>run</th><th>steps</th><th>wall time (s)</th><th>tokens trained</th>"
-             "<th>eval time (s)</th></tr>" + "".join(
+    note = f"<p>{html.escape(missing)}</p>" if missing else ""
+    extra = (note + "<h2>Cost</h2><table><tr><th>run</th><th>steps</th><th>wall time (s)</th>"
+             "<th>tokens trained</th><th>eval time (s)</th></tr>" + "".join(
                  f"<tr><th>{html.escape(c['label'])}</th><td>{html.escape(', '.join(c['steps']) or '-')}</td>"
                  f"<td>{c['wall_s']:.0f}</td><td>{c['tokens']:,}</td><td>{c['eval_wall_s']:.0f}</td></tr>"
                  for c in costs) + "</table><h2>Verdict</h2><ul>" +
              "".join(f"<li>{html.escape(v)}</li>" for v in verdict) + "</ul>")
     page.write_text(body.replace("</body>", extra + "</body>"), encoding="utf-8")
     return {"markdown": str(md), "html": str(page)}
+
+
+def judge_note(runs: list[dict]) -> str:
+    """A line naming the judge-based columns that are absent and how to get them; '' when none is."""
+    have = {k for r in runs for k in r.get("metrics", {})}
+    absent = [name for name, keys in (("harmfulness", ("harmfulness_mean",)), ("helpfulness", ("helpfulness_mean",)))
+              if not have & set(keys)]
+    if not absent:
+        return ""
+    return (f"No {' or '.join(absent)} column: those need a judge model (set `eval.judge_backend`: openai or hf, "
+            "and `eval.judge_model`). Without one, benign reference perplexity is the helpfulness measure.")
 
 
 def verdict_lines(runs: list[dict]) -> list[str]:

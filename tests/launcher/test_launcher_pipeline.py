@@ -57,6 +57,7 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
     report = (root / "report.md").read_text()
     for label in ("base", "aligned", "attacked", "pre", "during", "post"):
         assert f"| {label} |" in report
+    assert "No harmfulness or helpfulness column" in report  # no judge model configured here
     assert "## Cost" in report and "## Verdict" in report and "<h2>Cost</h2>" in (root / "report.html").read_text()
     assert list((root / index["report"]["dir"] / "run").glob("*.png"))
 
