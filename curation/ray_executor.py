@@ -26,8 +26,8 @@ from curation.sharding import Shard
 
 BLOCK_FIELDS = ("shard", "n", "seq", "id", "where", "kind", "data", "rss_mb")
 _STANDARD = {"CPU", "GPU", "memory", "object_store_memory"}
-READ_CPUS = 0.1
-ACTOR_START_S = 1800  # time for all actors to load the model (large models load slowly)  # read tasks are light; they must never wait behind the actors
+READ_CPUS = 0.1  # read tasks are light; they must never wait behind the actors
+ACTOR_START_S = 1800  # time for all actors to load the model (large models load slowly)
 
 
 def run_curate(cfg: CurateConfig, input_source: str, output_dir: str, model_path: str) -> dict:

@@ -60,8 +60,7 @@ def write_report(root: Path, results: dict[str, StepResult]) -> dict[str, str]:
 def judge_note(runs: list[dict]) -> str:
     """A line naming the judge-based columns that are absent and how to get them; '' when none is."""
     have = {k for r in runs for k in r.get("metrics", {})}
-    absent = [name for name, keys in (("harmfulness", ("harmfulness_mean",)), ("helpfulness", ("helpfulness_mean",)))
-              if not have & set(keys)]
+    absent = [name for name in ("harmfulness", "helpfulness") if f"{name}_mean" not in have]
     if not absent:
         return ""
     return (f"No {' or '.join(absent)} column: those need a judge model (set `eval.judge_backend`: openai or hf, "
