@@ -61,6 +61,19 @@ def init_distributed(use_deepspeed: bool) -> None:
     deepspeed.init_distributed(dist_backend="nccl" if has_cuda() else "gloo")
 
 
+def shutdown_distributed() -> None:
+    """Leave the process group once every rank is done.
+
+    A gloo group still alive at interpreter exit can abort a rank in its C++
+    teardown ("terminate called without an active exception") after the work is saved.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def use_bf16(setting: Any) -> bool:
     """bf16 'auto' means: on a GPU that supports it."""
     if setting == "auto":

@@ -109,3 +109,16 @@ def test_cli_trains_and_writes_manifest(tiny_model_dir, tmp_path, capsys):
     assert manifest["status"] == "done" and manifest["counts"]["steps"] == 3
     assert manifest["config"]["model"] == os.path.realpath(tiny_model_dir)
     assert "attack: 3 steps on 12 examples" in capsys.readouterr().out
+
+
+def test_shutdown_distributed_leaves_the_process_group():
+    # a group left alive at exit made ranks abort in teardown after saving
+    import torch.distributed as dist
+
+    from train.trainer import free_port, shutdown_distributed
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
+    assert dist.is_initialized()
+    shutdown_distributed()
+    assert not dist.is_initialized()
+    shutdown_distributed()  # a no-op without a group
