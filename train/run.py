@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None,
                         help="set by the deepspeed launcher; LOCAL_RANK is read from the environment")
     args = parser.parse_args(argv)
-    from train.trainer import shutdown_distributed
+    from train.trainer import rank, shutdown_distributed
 
     try:
         metrics = train(load_recipe(args.config))
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train: error: {exc}", file=sys.stderr)
         return 2
     shutdown_distributed()
-    if int(os.environ.get("RANK", "0")) == 0:
+    if rank() == 0:
         print(json.dumps({k: v for k, v in metrics.items() if k != "counts"}))
     return 0
 
