@@ -35,13 +35,13 @@ def main() -> None:
 
     import torch
 
-    from curation.config import SAFETY_KEYWORDS
-    from curation.engine import LMEngine
-    from curation.lm import load_lm, perplexities, prompt_ids
-    from curation.prompts import revision_prompt
-    from curation.records import prompt_text
-    from launcher.data import materialize
-    from launcher.models import resolve_model
+    from buckle.curation.config import SAFETY_KEYWORDS
+    from buckle.curation.method.engine import LMEngine
+    from buckle.curation.method.lm import load_lm, perplexities, prompt_ids
+    from buckle.curation.method.prompts import revision_prompt
+    from buckle.curation.io.records import prompt_text
+    from buckle.launcher.data import materialize
+    from buckle.launcher.models import resolve_model
 
     model, tok = load_lm(resolve_model(args.model), device="cpu")
     with open(materialize("commonsense-train"), encoding="utf-8") as fh:

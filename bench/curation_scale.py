@@ -1,6 +1,6 @@
 """Scale of `buckle score` on Ray: rows/s and peak memory vs corpus size, workers, executor.
 
-Runs the real command (`python -m launcher.cli score ...`) in subprocesses over
+Runs the real command (`python -m buckle.launcher.cli score ...`) in subprocesses over
 synthetic rows with a tiny random model, and prints side-by-side ratios:
 
 - 10k vs 100k rows (Ray, 1 worker): rows/s, and peak memory of the driver and
@@ -46,7 +46,7 @@ def run_score(inp: Path, out: Path, model: Path, executor: str, workers: int, sh
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
            "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     env.pop("RAY_ADDRESS", None)
-    cmd = [sys.executable, "-m", "launcher.cli", "score", "--input", str(inp), "--output", str(out),
+    cmd = [sys.executable, "-m", "buckle.launcher.cli", "score", "--input", str(inp), "--output", str(out),
            "--model", str(model), "--executor", executor, "--num-workers", str(workers),
            "--shard-size", str(shard)]
     t0 = time.time()

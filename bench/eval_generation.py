@@ -24,9 +24,9 @@ def main() -> None:
 
     import torch
 
-    from eval.generate import chat, generate, load_model
-    from launcher.data import materialize
-    from launcher.models import resolve_model
+    from buckle.eval.generate import chat, generate, load_model
+    from buckle.launcher.data import materialize
+    from buckle.launcher.models import resolve_model
 
     with open(materialize(args.benchmark), encoding="utf-8") as fh:
         prompts = [json.loads(line)["prompt"] for line in fh][:args.prompts]

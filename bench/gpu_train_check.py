@@ -73,13 +73,13 @@ def main() -> int:
         print("gpu_train_check: no CUDA GPU here; nothing to check", file=sys.stderr)
         return 2
     sys.path.insert(0, str(ROOT))
-    from train.config import TrainConfig
-    from train.run import train
+    from buckle.train.config import TrainConfig
+    from buckle.train.run import train
 
     out = Path(args.out or tempfile.mkdtemp(prefix="buckle-gpu-"))
     t0 = time.perf_counter()
     if args.model == "embedded":
-        from launcher.models import resolve_model
+        from buckle.launcher.models import resolve_model
         model = resolve_model("embedded")
     else:
         model = args.model or str(build_model(out / "base"))

@@ -89,10 +89,10 @@ def main() -> None:
         import torch
         torch.set_num_threads(args.threads)
 
-    from launcher.data import materialize
-    from launcher.models import resolve_model
-    from train.config import TrainConfig
-    from train.run import prepare, train
+    from buckle.launcher.data import materialize
+    from buckle.launcher.models import resolve_model
+    from buckle.train.config import TrainConfig
+    from buckle.train.run import prepare, train
 
     model = resolve_model(args.model)
     tmp = Path(tempfile.mkdtemp(prefix="buckle-bench-"))

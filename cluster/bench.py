@@ -1,4 +1,4 @@
-"""`python -m cluster.bench [REPEATS]`: seconds from submit to a finished job, per backend.
+"""`python -m buckle.cluster.bench [REPEATS]`: seconds from submit to a finished job, per backend.
 
 Runs `buckle data list` directly, then through the local backend, a private
 Slurm (when installed) and a private Ray head, and prints medians side by side
@@ -20,8 +20,8 @@ COMMAND = ["buckle", "data", "list"]
 
 
 def _via(name: str) -> float:
-    from cluster import jobs
-    from cluster.profiles import load_profile
+    from buckle.cluster import jobs
+    from buckle.cluster.profiles import load_profile
 
     prof = load_profile(name)
     t0 = time.time()
@@ -50,8 +50,8 @@ def main(repeats: int = 3) -> dict[str, float]:
 
 
 def _measure(home: Path, repeats: int) -> dict[str, list[float]]:
-    from cluster.ray_head import LocalRayHead
-    from cluster.slurm_local import LocalSlurm, slurm_available
+    from buckle.cluster.ray_head import LocalRayHead
+    from buckle.cluster.slurm_local import LocalSlurm, slurm_available
 
     exe = str(Path(sys.executable).with_name("buckle"))
     res: dict[str, list[float]] = {"direct": [], "local": []}

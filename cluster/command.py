@@ -5,8 +5,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from cluster.profiles import Profile
-from cluster.spec import JobSpec
+from buckle.cluster.profiles import Profile
+from buckle.cluster.spec import JobSpec
 
 
 def buckle_executable(profile: Profile) -> str:

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from cluster.backends import get_backend
-from cluster.command import check_command
-from cluster.jobdb import JobRecord, JobStore
-from cluster.profiles import Profile
-from cluster.spec import JobSpec
+from buckle.cluster.backends import get_backend
+from buckle.cluster.command import check_command
+from buckle.cluster.jobdb import JobRecord, JobStore
+from buckle.cluster.profiles import Profile
+from buckle.cluster.spec import JobSpec
 
 
 def build_spec(profile: Profile, command: list[str], **overrides: Any) -> JobSpec:

@@ -134,7 +134,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def main() -> int:
-    """`python -m cluster.ray_head [NUM_CPUS]`: run a private head until Ctrl-C."""
+    """`python -m buckle.cluster.ray_head [NUM_CPUS]`: run a private head until Ctrl-C."""
     head = LocalRayHead(num_cpus=int(sys.argv[1]) if len(sys.argv) > 1 else 2).start()
     try:
         token_file = head.write_token_file()

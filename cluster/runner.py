@@ -1,4 +1,4 @@
-"""Runs a local job's command and writes its outcome (`python -m cluster.runner RESULT -- CMD...`).
+"""Runs a local job's command and writes its outcome (`python -m buckle.cluster.runner RESULT -- CMD...`).
 
 The runner leads its own session so `cancel` can signal the whole process group;
 on SIGTERM it marks the job stopped, waits for the command and records that.
@@ -16,7 +16,7 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     """Run argv after `--`, write {"returncode", "stopped", "ended"} to the result file."""
     if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m cluster.runner RESULT_JSON -- COMMAND...", file=sys.stderr)
+        print("usage: python -m buckle.cluster.runner RESULT_JSON -- COMMAND...", file=sys.stderr)
         return 2
     result, command = Path(argv[0]), argv[2:]
     stopped = False

@@ -194,7 +194,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def main() -> int:
-    """`python -m cluster.slurm_local [NODES]`: run a private Slurm until Ctrl-C."""
+    """`python -m buckle.cluster.slurm_local [NODES]`: run a private Slurm until Ctrl-C."""
     cluster = LocalSlurm(nodes=int(sys.argv[1]) if len(sys.argv) > 1 else 1)
     cluster.start()
     try:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from curation.ray_cluster import TAG_VAR, ensure_token, free_port
+from buckle.curation.executors.ray_cluster import TAG_VAR, ensure_token, free_port
 
 
 class LocalCluster:

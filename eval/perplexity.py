@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from eval.generate import chat, encode
+from buckle.eval.generate import chat, encode
 
 
 def response_nll(model: Any, tok: Any, instructions: Sequence[str], responses: Sequence[str],

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from curation.records import Columns, Quarantine, validate_row
+from buckle.curation.io.records import Columns, Quarantine, validate_row
 
 Rows = Iterator[tuple[str, Any]]  # (where, row dict or Quarantine)
 

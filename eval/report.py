@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from eval.summary import TITLES, fmt
+from buckle.eval.summary import TITLES, fmt
 
 COLUMNS = ("asr", "harmfulness_mean", "harmfulness_rate", "classifier_unsafe_rate",
            "helpfulness_mean", "benign_ppl")
@@ -77,7 +77,7 @@ def render(run_dirs: Sequence[str | Path], out_dir: str | Path) -> dict[str, Any
         {"markdown": path, "html": path, "json": path, "charts": {metric: png path}, "runs": n,
         "table": the Markdown table}.
     """
-    from eval.charts import metric_chart
+    from buckle.eval.charts import metric_chart
 
     runs = load_runs(run_dirs)
     out = Path(out_dir)

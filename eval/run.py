@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from curation.records import prompt_text
-from eval.config import EvalConfig
-from eval.generate import chat, generate, load_model
-from eval.judges.base import Judge
-from eval.perplexity import perplexity, response_nll
-from eval.prompts import load_pairs, load_prompts
-from eval.store import RowStore, check_state, write_json, write_rejected
-from eval.summary import benign_metrics, harmful_metrics, markdown
+from buckle.curation.io.records import prompt_text
+from buckle.eval.config import EvalConfig
+from buckle.eval.generate import chat, generate, load_model
+from buckle.eval.judges.base import Judge
+from buckle.eval.perplexity import perplexity, response_nll
+from buckle.eval.prompts import load_pairs, load_prompts
+from buckle.eval.store import RowStore, check_state, write_json, write_rejected
+from buckle.eval.summary import benign_metrics, harmful_metrics, markdown
 
 HARMFUL_JUDGES = ("keyword", "policy", "classifier")
 
@@ -169,21 +169,21 @@ def _chunks(items: list, size: int):
 
 def build_judges(cfg: EvalConfig) -> dict[str, Judge]:
     """The configured judges by name (backends are shared and load lazily)."""
-    from eval.judges.keyword import KeywordJudge
+    from buckle.eval.judges.keyword import KeywordJudge
 
     names = cfg.active_judges()
     judges: dict[str, Judge] = {}
     if "keyword" in names:
         judges["keyword"] = KeywordJudge(cfg.refusal_markers)
     if {"policy", "helpfulness"} & set(names):
-        from eval.judges.rubric import RubricJudge
+        from buckle.eval.judges.rubric import RubricJudge
 
         backend = _backend(cfg)
         for kind in ("policy", "helpfulness"):
             if kind in names:
                 judges[kind] = RubricJudge(backend, kind)
     if "classifier" in names:
-        from eval.judges.classifier import ClassifierJudge
+        from buckle.eval.judges.classifier import ClassifierJudge
 
         judges["classifier"] = ClassifierJudge(cfg.classifier_model, cfg.batch_size, cfg.dtype, cfg.device)
     return judges
@@ -191,12 +191,12 @@ def build_judges(cfg: EvalConfig) -> dict[str, Judge]:
 
 def _backend(cfg: EvalConfig) -> Any:
     if cfg.judge_backend == "openai":
-        from eval.judges.endpoint import OpenAIBackend
+        from buckle.eval.judges.endpoint import OpenAIBackend
 
         return OpenAIBackend(cfg.judge_url, cfg.judge_model, cfg.judge_api_key_env, cfg.judge_rate_limit,
                              cfg.judge_concurrency, cfg.judge_max_retries, cfg.judge_backoff_s,
                              cfg.judge_timeout_s, cfg.judge_max_tokens)
-    from eval.judges.local import HFChatBackend
+    from buckle.eval.judges.local import HFChatBackend
 
     return HFChatBackend(cfg.judge_model, cfg.judge_max_tokens, cfg.batch_size, cfg.dtype, cfg.device)
 

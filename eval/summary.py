@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from eval.stats import corpus_ppl_ci, mean_metric, rate
+from buckle.eval.stats import corpus_ppl_ci, mean_metric, rate
 
 # metric key -> (title, how to print the value)
 TITLES = {

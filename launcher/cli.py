@@ -8,19 +8,19 @@ import sys
 
 # subcommand -> module with HELP, add_arguments(parser) and run(args) -> int
 COMMANDS = {
-    "curate": "launcher.cmd_curate",
-    "score": "launcher.cmd_score",
-    "train": "launcher.cmd_train",
-    "plan": "launcher.cmd_plan",
-    "eval": "launcher.cmd_eval",
-    "report": "launcher.cmd_report",
-    "data": "launcher.cmd_data",
-    "pipeline": "launcher.cmd_pipeline",
-    "submit": "launcher.cmd_submit",
-    "jobs": "launcher.cmd_jobs",
-    "status": "launcher.cmd_jobs",
-    "logs": "launcher.cmd_jobs",
-    "cancel": "launcher.cmd_jobs",
+    "curate": "buckle.launcher.cmd_curate",
+    "score": "buckle.launcher.cmd_score",
+    "train": "buckle.launcher.cmd_train",
+    "plan": "buckle.launcher.cmd_plan",
+    "eval": "buckle.launcher.cmd_eval",
+    "report": "buckle.launcher.cmd_report",
+    "data": "buckle.launcher.cmd_data",
+    "pipeline": "buckle.launcher.cmd_pipeline",
+    "submit": "buckle.launcher.cmd_submit",
+    "jobs": "buckle.launcher.cmd_jobs",
+    "status": "buckle.launcher.cmd_jobs",
+    "logs": "buckle.launcher.cmd_jobs",
+    "cancel": "buckle.launcher.cmd_jobs",
 }
 
 

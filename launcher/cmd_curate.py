@@ -47,7 +47,7 @@ _CHOICES = {"objective": ["reduce", "amplify"], "judge": ["offline", "openai"], 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Register `buckle curate` flags; each overrides the same key of --config."""
-    from curation.config import CurateConfig
+    from buckle.curation.config import CurateConfig
 
     defaults = CurateConfig().model_dump()
     # SUPPRESS: an absent flag leaves the config (file or default) alone, and help shows real defaults
@@ -72,8 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the config, resolve input and model, run the executor, print the summary."""
-    from curation.config import CurateConfig
-    from launcher.configs import load_config, parse_floats
+    from buckle.curation.config import CurateConfig
+    from buckle.launcher.configs import load_config, parse_floats
 
     overrides = {key: getattr(args, key, None) for _, key, _, _ in _FLAGS}
     for key in ("temperatures", "top_ps"):
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         note += f" (first {DEFAULT_LIMIT} rows; --limit N for more)"
     result = curate(cfg, source, args.output, input_name=given or DEFAULT_INPUT,
                     progress=not args.no_progress, note=note)
-    from curation.summary import format_summary
+    from buckle.curation.io.summary import format_summary
 
     print(format_summary(result))
     print(f"output: {Path(args.output) / 'curated'}")
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 def resolve_input(name: str | None) -> tuple[str, str]:
     """A named data set (materialized), or a file/directory/dataset id; with a line saying which."""
-    from launcher.data import is_named, materialize
+    from buckle.launcher.data import is_named, materialize
 
     name = name or DEFAULT_INPUT
     if is_named(name):
@@ -111,8 +111,8 @@ def curate(cfg, source: str, output: str, input_name: str = "", progress: bool =
 
     The plain-Python entry point (the pipeline calls this with a CurateConfig).
     """
-    from launcher.manifest import RunDir
-    from launcher.models import resolve_model
+    from buckle.launcher.manifest import RunDir
+    from buckle.launcher.models import resolve_model
 
     model_path = resolve_model(cfg.model)
     run_dir = RunDir(output, "curate", {**cfg.model_dump(), "input": input_name or source})
@@ -120,17 +120,17 @@ def curate(cfg, source: str, output: str, input_name: str = "", progress: bool =
         print(note)
     try:
         if cfg.executor == "ray":
-            from curation.ray_executor import run_curate
+            from buckle.curation.executors.ray_executor import run_curate
             result = run_curate(cfg, source, output, model_path)
         else:
-            from curation.local import run_curate
+            from buckle.curation.executors.local import run_curate
             result = run_curate(cfg, source, output, model_path, progress=progress)
     except BaseException as exc:
         run_dir.finish(status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     if "mean_ppl_before" not in result:  # an executor that reports counts only
-        from curation import store
-        from curation.summary import curated_stats
+        from buckle.curation.io import store
+        from buckle.curation.io.summary import curated_stats
 
         result.update(curated_stats(store.read_parts(output)))
     timings = result.get("timings") if isinstance(result.get("timings"), dict) else {}

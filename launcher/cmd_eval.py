@@ -49,10 +49,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace) -> "EvalConfig":  # noqa: F821 (imported lazily)
     """Merge YAML and flags, resolve model and data names, validate into an EvalConfig."""
-    from eval.config import EvalConfig
-    from launcher.configs import load_config, read_yaml
-    from launcher.data import is_named, materialize
-    from launcher.models import resolve_model
+    from buckle.eval.config import EvalConfig
+    from buckle.launcher.configs import load_config, read_yaml
+    from buckle.launcher.data import is_named, materialize
+    from buckle.launcher.models import resolve_model
 
     data = read_yaml(args.config) if args.config else {}
     if isinstance(data.get("eval"), dict):
@@ -64,7 +64,7 @@ def build_config(args: argparse.Namespace) -> "EvalConfig":  # noqa: F821 (impor
     if isinstance(data.get("judges"), str):
         data["judges"] = [j.strip() for j in data["judges"].split(",") if j.strip()]
     if args.refusal_markers:
-        from eval.judges.keyword import load_markers
+        from buckle.eval.judges.keyword import load_markers
 
         data["refusal_markers"] = load_markers(args.refusal_markers)
     if args.no_progress:
@@ -85,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
     """Run `buckle eval`; prints the summary table."""
     from pathlib import Path
 
-    from eval.run import evaluate
-    from eval.store import check_state
-    from launcher.manifest import RunDir
+    from buckle.eval.run import evaluate
+    from buckle.eval.store import check_state
+    from buckle.launcher.manifest import RunDir
 
     cfg = build_config(args)
     check_state(Path(cfg.output), cfg.generation_key(), write=False)  # before the manifest is touched

@@ -38,11 +38,11 @@ def run_jobs(args: argparse.Namespace) -> int:
     """Run `buckle jobs`."""
     import time
 
-    from cluster import jobs
-    from cluster.jobdb import JobStore
+    from buckle.cluster import jobs
+    from buckle.cluster.jobdb import JobStore
 
     if args.profiles:
-        from cluster.profiles import list_profiles, load_profile
+        from buckle.cluster.profiles import list_profiles, load_profile
 
         for name, path in list_profiles().items():
             try:
@@ -68,8 +68,8 @@ def run_jobs(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     """Run `buckle status`."""
-    from cluster import jobs
-    from cluster.jobdb import JobStore
+    from buckle.cluster import jobs
+    from buckle.cluster.jobdb import JobStore
 
     store = JobStore()
     rec = store.get(args.job_id)
@@ -79,7 +79,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_logs(args: argparse.Namespace) -> int:
     """Run `buckle logs`."""
-    from cluster import jobs
+    from buckle.cluster import jobs
 
     if args.follow:
         state = jobs.follow(args.job_id, poll_s=args.poll)
@@ -91,8 +91,8 @@ def run_logs(args: argparse.Namespace) -> int:
 
 def run_cancel(args: argparse.Namespace) -> int:
     """Run `buckle cancel`."""
-    from cluster import jobs
-    from cluster.jobdb import JobStore
+    from buckle.cluster import jobs
+    from buckle.cluster.jobdb import JobStore
 
     store = JobStore()
     rec = store.get(args.job_id)

@@ -20,12 +20,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `buckle pipeline`."""
-    from launcher.configs import load_config
-    from launcher.pipeline import build_steps, run_pipeline
-    from launcher.pipeline_config import PipelineConfig, resolve, validate_sections
-    from launcher.pipeline_report import write_report
-    from launcher.pipeline_runner import make_runner
-    from launcher.steps import order_steps, prune
+    from buckle.launcher.configs import load_config
+    from buckle.launcher.pipeline import build_steps, run_pipeline
+    from buckle.launcher.pipeline_config import PipelineConfig, resolve, validate_sections
+    from buckle.launcher.pipeline_report import write_report
+    from buckle.launcher.pipeline_runner import make_runner
+    from buckle.launcher.steps import order_steps, prune
 
     path = resolve(args.config)
     cfg = load_config(PipelineConfig, path, {"profile": args.profile})
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         for step in order_steps(build_steps(cfg, runner)):
             print(f"{step.name:12s} <- {', '.join(step.deps) or '-'}")
         return 0
-    from launcher.manifest import RunDir
+    from buckle.launcher.manifest import RunDir
 
     run_dir = RunDir(root, "pipeline", cfg.model_dump())
     results = run_pipeline(cfg, root, runner)

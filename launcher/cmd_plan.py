@@ -24,13 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `buckle plan`."""
-    from train.plan import architecture, as_dicts, parse_size, plan
+    from buckle.train.plan import architecture, as_dicts, parse_size, plan
 
     if args.gpus < 1 or args.nodes < 1:
         raise ValueError("--gpus and --nodes must be at least 1")
     name = args.model
     if name.lower() in ("embedded", "smollm2-135m-instruct"):
-        from launcher.models import resolve_model
+        from buckle.launcher.models import resolve_model
         name = resolve_model(name)
     arch = architecture(name)
     rows = plan(arch, args.gpus, parse_size(args.gpu_memory), args.nodes, args.micro_batch,

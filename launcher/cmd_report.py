@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `buckle report`; prints the table and where the files are."""
-    from eval.report import render
+    from buckle.eval.report import render
 
     paths = render(args.runs, args.output)
     print(paths["table"])

@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run directory (scored/, quarantine.jsonl, manifest.json); rerunning into it resumes")
     p.add_argument("--config", default=argparse.SUPPRESS,
                    help="YAML file of config keys (a `score:` section is used if present)")
-    from curation.config import CurateConfig
+    from buckle.curation.config import CurateConfig
 
     defaults = CurateConfig().model_dump()
     for flag, key, kind, text in _FLAGS:
@@ -57,9 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the config, resolve input and model, run the executor, print the summary."""
-    from curation.config import CurateConfig
-    from launcher.cmd_curate import resolve_input
-    from launcher.configs import load_config, read_yaml
+    from buckle.curation.config import CurateConfig
+    from buckle.launcher.cmd_curate import resolve_input
+    from buckle.launcher.configs import load_config, read_yaml
 
     path = getattr(args, "config", None)
     overrides = {key: getattr(args, key, None) for _, key, _, _ in _FLAGS}
@@ -83,16 +83,16 @@ def score(cfg, source: str, output: str, input_name: str = "") -> dict:
 
     The plain-Python entry point (the pipeline calls this with a CurateConfig).
     """
-    from launcher.manifest import RunDir
-    from launcher.models import resolve_model
+    from buckle.launcher.manifest import RunDir
+    from buckle.launcher.models import resolve_model
 
     model_path = resolve_model(cfg.model)
     run_dir = RunDir(output, "score", {**cfg.model_dump(), "input": input_name or source})
     try:
         if cfg.executor == "ray":
-            from curation.ray_executor import run_score
+            from buckle.curation.executors.ray_executor import run_score
         else:
-            from curation.score import run_score
+            from buckle.curation.method.score import run_score
         result = run_score(cfg, source, output, model_path)
     except BaseException as exc:
         run_dir.finish(status="failed", error=f"{type(exc).__name__}: {exc}")

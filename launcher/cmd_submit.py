@@ -44,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
     """Run `buckle submit`."""
     from pathlib import Path
 
-    from cluster import jobs
-    from cluster.jobdb import JobStore
-    from cluster.profiles import load_profile
-    from launcher.cli import COMMANDS
-    from launcher.manifest import RunDir
+    from buckle.cluster import jobs
+    from buckle.cluster.jobdb import JobStore
+    from buckle.cluster.profiles import load_profile
+    from buckle.launcher.cli import COMMANDS
+    from buckle.launcher.manifest import RunDir
 
     command = split_command(args.job_command)
     profile = load_profile(args.profile)

@@ -51,8 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def recipe_dict(args: argparse.Namespace) -> dict[str, Any]:
     """The recipe's YAML mapping with the flags applied on top."""
-    from launcher.configs import ConfigError, read_yaml
-    from train.recipes import resolve
+    from buckle.launcher.configs import ConfigError, read_yaml
+    from buckle.train.recipes import resolve
 
     if not args.config and not args.stage:
         raise ValueError("give --stage or --config (a recipe name or file)")
@@ -92,8 +92,8 @@ def _data_overrides(data: dict, args: argparse.Namespace) -> None:
 
 def resolve_config(cfg: Any) -> Any:
     """Turn model and data-set names into paths (absolute, so any process can use them)."""
-    from launcher.data import is_named, materialize
-    from launcher.models import resolve_model
+    from buckle.launcher.data import is_named, materialize
+    from buckle.launcher.models import resolve_model
 
     update: dict[str, Any] = {"model": resolve_model(cfg.model),
                               "output_dir": str(Path(cfg.output_dir).expanduser().resolve())}
@@ -111,8 +111,8 @@ def load_train_config(args: argparse.Namespace) -> Any:
     """The validated recipe with flags applied (names not yet resolved)."""
     from pydantic import ValidationError
 
-    from launcher.configs import ConfigError, format_validation_error
-    from train.config import TrainConfig
+    from buckle.launcher.configs import ConfigError, format_validation_error
+    from buckle.train.config import TrainConfig
 
     data = recipe_dict(args)
     try:
@@ -123,9 +123,9 @@ def load_train_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run `buckle train`."""
-    from launcher.manifest import RunDir
-    from train.launch import run_launched
-    from train.run import prepare, train
+    from buckle.launcher.manifest import RunDir
+    from buckle.train.launch import run_launched
+    from buckle.train.run import prepare, train
 
     if args.nproc < 1:
         raise ValueError("--nproc must be at least 1")

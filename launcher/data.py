@@ -9,7 +9,7 @@ import json
 import random
 from pathlib import Path
 
-from launcher.assets import ASSETS, cache_dir, fetch, sha256_file
+from buckle.launcher.assets import ASSETS, cache_dir, fetch, sha256_file
 
 ADVBENCH_SPLITS = {"train": (0, 160), "dev": (160, 240), "test": (240, 520)}
 _SPLIT_SEED = 20241003

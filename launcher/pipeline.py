@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from launcher.pipeline_config import PipelineConfig, recipe_content, stage_recipe
-from launcher.steps import Step, StepContext, StepResult, run_steps
+from buckle.launcher.pipeline_config import PipelineConfig, recipe_content, stage_recipe
+from buckle.launcher.steps import Step, StepContext, StepResult, run_steps
 
 Runner = Callable[[list[str], Path], None]
 

@@ -55,9 +55,9 @@ def resolve(name_or_path: str) -> Path:
 
 def validate_sections(cfg: PipelineConfig) -> None:
     """Check every section against its command's config before anything runs."""
-    from curation.config import CurateConfig
-    from eval.config import EvalConfig
-    from launcher.configs import ConfigError, format_validation_error
+    from buckle.curation.config import CurateConfig
+    from buckle.eval.config import EvalConfig
+    from buckle.launcher.configs import ConfigError, format_validation_error
     from pydantic import ValidationError
 
     needed = (["align"] if cfg.align else []) + ["attack"] + list(cfg.defenses)
@@ -85,9 +85,9 @@ def stage_recipe(cfg: PipelineConfig, stage: str, model: str, output: str,
     Args:
         sources: data role -> source path (or a whole data spec) laid over the recipe.
     """
-    from launcher.configs import ConfigError, format_validation_error
+    from buckle.launcher.configs import ConfigError, format_validation_error
     from pydantic import ValidationError
-    from train.config import TrainConfig
+    from buckle.train.config import TrainConfig
 
     data = recipe_content(cfg, stage)
     data.update({"model": model, "output_dir": output})
@@ -105,8 +105,8 @@ def stage_recipe(cfg: PipelineConfig, stage: str, model: str, output: str,
 def recipe_content(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
     """A stage's recipe file with its overrides laid over it: what the step's cache key hashes,
     so editing a recipe file recomputes the step as editing its overrides does."""
-    from launcher.configs import read_yaml
-    from train.recipes import resolve as resolve_recipe
+    from buckle.launcher.configs import read_yaml
+    from buckle.train.recipes import resolve as resolve_recipe
 
     spec = cfg.stages[stage]
     return _deep_merge(read_yaml(resolve_recipe(spec.recipe)), spec.overrides)

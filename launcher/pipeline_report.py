@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from launcher.steps import StepResult
+from buckle.launcher.steps import StepResult
 
 # report row -> the steps whose cost produced that model (evaluation excluded)
 COST_STEPS = {"base": [], "aligned": ["align"], "attacked": ["attack"], "pre": ["curate", "pre", "pre-attack"],

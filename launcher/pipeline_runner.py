@@ -18,7 +18,7 @@ def make_runner(profile: str | None) -> Runner:
 
 def run_local(argv: list[str], log: Path) -> None:
     """Run `buckle ARGV` in a child process, output to `log`; a failure names the log."""
-    cmd = [sys.executable, "-m", "launcher.cli", *argv]
+    cmd = [sys.executable, "-m", "buckle.launcher.cli", *argv]
     with open(log, "a", encoding="utf-8") as fh:
         fh.write("$ buckle " + " ".join(argv) + "\n")
         fh.flush()
@@ -33,8 +33,8 @@ def run_on_profile(profile: str, argv: list[str], log: Path, poll_s: float = 5.0
     """Submit `buckle ARGV` as a job on a cluster profile, wait for it, keep its log."""
     import os
 
-    from cluster import jobs
-    from cluster.profiles import load_profile
+    from buckle.cluster import jobs
+    from buckle.cluster.profiles import load_profile
 
     prof = load_profile(profile)
     if prof.backend == "kuberay":

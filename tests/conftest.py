@@ -38,6 +38,6 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def embedded_model_dir() -> Path:
     """The real embedded model (converted once into the user cache)."""
-    from launcher.models import embedded_model_dir as resolve
+    from buckle.launcher.models import embedded_model_dir as resolve
 
     return resolve()

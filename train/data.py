@@ -12,8 +12,8 @@ import random
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from train.refusals import refusals_for
-from train.sources import read_source
+from buckle.train.refusals import refusals_for
+from buckle.train.sources import read_source
 
 
 def build_mix(cfg: Any, read: Callable = read_source) -> tuple[list[dict], dict[str, int]]:

@@ -15,13 +15,13 @@ LAUNCHERS = ("torchrun", "deepspeed")
 
 
 def launch_command(launcher: str, nproc: int, config_path: str | Path, port: int) -> list[str]:
-    """The command line that runs `python -m train.run CONFIG` on `nproc` local ranks."""
+    """The command line that runs `python -m buckle.train.run CONFIG` on `nproc` local ranks."""
     if launcher == "torchrun":
         return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-                "--master_addr=127.0.0.1", f"--master_port={port}", "-m", "train.run", str(config_path)]
+                "--master_addr=127.0.0.1", f"--master_port={port}", "-m", "buckle.train.run", str(config_path)]
     if launcher == "deepspeed":
         return [sys.executable, "-m", "deepspeed.launcher.runner", f"--num_gpus={nproc}",
-                f"--master_port={port}", "--module", "train.run", str(config_path)]
+                f"--master_port={port}", "--module", "buckle.train.run", str(config_path)]
     raise ValueError(f"launcher '{launcher}' is not one of: {', '.join(LAUNCHERS)}")
 
 
@@ -40,7 +40,7 @@ def run_launched(config_path: str | Path, nproc: int, launcher: str = "torchrun"
     """Run the job to completion; raise RuntimeError naming the launcher if a rank failed."""
     import torch
 
-    from train.trainer import free_port
+    from buckle.train.trainer import free_port
 
     cmd = launch_command(launcher, nproc, config_path, port or free_port())
     proc = subprocess.run(cmd, env=child_env(nproc, torch.cuda.is_available()))

@@ -1,7 +1,7 @@
 """`train(cfg)`: check the inputs, fine-tune one stage, write metrics.json.
 
 Also the entry point that launchers start on every rank:
-`python -m train.run CONFIG` (plain), `torchrun --nproc_per_node N -m train.run CONFIG`,
+`python -m buckle.train.run CONFIG` (plain), `torchrun --nproc_per_node N -m buckle.train.run CONFIG`,
 `deepspeed --num_gpus N --module train.run CONFIG`. CONFIG is a recipe whose
 model and data are paths or ids (what `buckle train` writes as train-config.json).
 """
@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from train.config import TrainConfig
-from train.data import build_mix, encode_all
+from buckle.train.config import TrainConfig
+from buckle.train.data import build_mix, encode_all
 
 # Used when a model has no chat template (base models): assistant turns end with eos.
 FALLBACK_TEMPLATE = (
@@ -62,8 +62,8 @@ def prepare(cfg: TrainConfig, world: int | None = None) -> tuple[Any, list[dict]
     Returns:
         (tokenizer, encoded examples, counts by origin plus dropped rows).
     """
-    from train.deepspeed import resolve
-    from train.trainer import world_size
+    from buckle.train.deepspeed import resolve
+    from buckle.train.trainer import world_size
 
     if cfg.deepspeed:
         resolve(cfg.deepspeed)
@@ -94,7 +94,7 @@ def train(cfg: TrainConfig, callbacks: list | None = None, prepared: tuple | Non
         Metrics: stage, examples, counts, steps, initial_loss, final_loss, tokens,
         tokens_per_s, train_s, wall_s, output_dir, model_dir, world_size.
     """
-    from train.trainer import fit, rank
+    from buckle.train.trainer import fit, rank
 
     t0 = time.perf_counter()
     tok, examples, counts = prepared or prepare(cfg)
@@ -128,12 +128,12 @@ def load_recipe(path: str | Path) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one rank of a training job from a resolved recipe file."""
-    parser = argparse.ArgumentParser(prog="python -m train.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m buckle.train.run", description=__doc__.splitlines()[0])
     parser.add_argument("config", help="resolved recipe (YAML or JSON)")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None,
                         help="set by the deepspeed launcher; LOCAL_RANK is read from the environment")
     args = parser.parse_args(argv)
-    from train.trainer import rank, shutdown_distributed
+    from buckle.train.trainer import rank, shutdown_distributed
 
     try:
         metrics = train(load_recipe(args.config))

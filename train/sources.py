@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Any, Iterator
 
-from curation.records import prompt_text, stable_id
+from buckle.curation.io.records import prompt_text, stable_id
 
 # role -> (instruction candidates, response candidates, input column); the first present is used
 ROLE_COLUMNS = {

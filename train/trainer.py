@@ -14,7 +14,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from train.data import ListDataset, PadCollator
+from buckle.train.data import ListDataset, PadCollator
 
 
 def world_size() -> int:
@@ -148,7 +148,7 @@ def fit(cfg: Any, tok: Any, examples: list[dict], callbacks: list | None = None)
     """
     from transformers import Trainer
 
-    from train.deepspeed import resolve
+    from buckle.train.deepspeed import resolve
 
     out = Path(cfg.output_dir)
     ds_config = str(resolve(cfg.deepspeed)) if cfg.deepspeed else None

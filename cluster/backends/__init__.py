@@ -14,8 +14,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-_MODULES = {"local": "cluster.backends.local", "ray": "cluster.backends.ray_jobs",
-            "slurm": "cluster.backends.slurm", "kuberay": "cluster.backends.kuberay"}
+_MODULES = {"local": "buckle.cluster.backends.local", "ray": "buckle.cluster.backends.ray_jobs",
+            "slurm": "buckle.cluster.backends.slurm", "kuberay": "buckle.cluster.backends.kuberay"}
 
 
 def get_backend(name: str) -> ModuleType:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import yaml
 
-from cluster.command import single_node_argv
-from cluster.profiles import Profile
-from cluster.spec import JobSpec, time_seconds
+from buckle.cluster.command import single_node_argv
+from buckle.cluster.profiles import Profile
+from buckle.cluster.spec import JobSpec, time_seconds
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED", "RENDERED"}
 API_VERSION, KIND = "ray.io/v1", "RayJob"

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cluster.command import single_node_argv
-from cluster.profiles import Profile
-from cluster.spec import JobSpec
+from buckle.cluster.command import single_node_argv
+from buckle.cluster.profiles import Profile
+from buckle.cluster.spec import JobSpec
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
@@ -30,7 +30,7 @@ def submit(spec: JobSpec, profile: Profile, job_id: str, job_dir: Path) -> tuple
     log, result = job_dir / "output.log", job_dir / "result.json"
     env = dict(os.environ)  # same user, same machine: the job sees what the submitter sees
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cluster.runner", str(result), "--", *argv],
+        proc = subprocess.Popen([sys.executable, "-m", "buckle.cluster.runner", str(result), "--", *argv],
                                 cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     info = {"pid": proc.pid, "start_ticks": _start_ticks(proc.pid), "log": str(log),

@@ -14,9 +14,9 @@ import shlex
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cluster.command import single_node_argv
-from cluster.profiles import Profile
-from cluster.spec import JobSpec
+from buckle.cluster.command import single_node_argv
+from buckle.cluster.profiles import Profile
+from buckle.cluster.spec import JobSpec
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"

@@ -16,9 +16,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from cluster.command import job_argv, tool
-from cluster.profiles import Profile
-from cluster.spec import JobSpec, slurm_time
+from buckle.cluster.command import job_argv, tool
+from buckle.cluster.profiles import Profile
+from buckle.cluster.spec import JobSpec, slurm_time
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
             "PREEMPTED", "BOOT_FAIL", "DEADLINE"}

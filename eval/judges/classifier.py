@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from eval.generate import generate, load_model
-from eval.judges.base import JudgeUnavailable, Verdict
+from buckle.eval.generate import generate, load_model
+from buckle.eval.judges.base import JudgeUnavailable, Verdict
 
 _UNSAFE_WORDS = ("unsafe", "harm", "toxic", "jailbreak", "injection", "malicious")
 _SAFE_WORDS = ("safe", "benign", "neutral")

@@ -17,7 +17,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
-from eval.judges.base import JudgeUnavailable
+from buckle.eval.judges.base import JudgeUnavailable
 
 
 class EndpointError(RuntimeError):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from eval.generate import generate, load_model
-from eval.judges.base import JudgeUnavailable
+from buckle.eval.generate import generate, load_model
+from buckle.eval.judges.base import JudgeUnavailable
 
 
 class HFChatBackend:

@@ -8,9 +8,9 @@ import stat
 
 import yaml
 
-from cluster import jobs
-from cluster.jobdb import JobStore
-from launcher.cli import main
+from buckle.cluster import jobs
+from buckle.cluster.jobdb import JobStore
+from buckle.launcher.cli import main
 
 
 def _last_job():

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from cluster import jobs
-from cluster.jobdb import JobStore
-from launcher.cli import main
+from buckle.cluster import jobs
+from buckle.cluster.jobdb import JobStore
+from buckle.launcher.cli import main
 
 
 def _last_job():

@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
-from cluster import jobs
-from cluster.jobdb import JobStore
-from cluster.ray_head import free_port
-from launcher.cli import main
+from buckle.cluster import jobs
+from buckle.cluster.jobdb import JobStore
+from buckle.cluster.ray_head import free_port
+from buckle.launcher.cli import main
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster import jobs
-from cluster.backends import kuberay
-from cluster.profiles import load_profile
+from buckle.cluster import jobs
+from buckle.cluster.backends import kuberay
+from buckle.cluster.profiles import load_profile
 
 GOLDEN = Path(__file__).parent / "golden" / "rayjob.yaml"
 

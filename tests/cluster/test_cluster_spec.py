@@ -1,8 +1,8 @@
 """JobSpec validation, time limits, launchers, and profile loading (shipped and user)."""
 import pytest
 
-from cluster.profiles import list_profiles, load_profile
-from cluster.spec import JobSpec, slurm_time, time_seconds
+from buckle.cluster.profiles import list_profiles, load_profile
+from buckle.cluster.spec import JobSpec, slurm_time, time_seconds
 
 
 @pytest.mark.parametrize("text,secs", [("90", 5400), ("90m", 5400), ("2h", 7200), ("30s", 30),

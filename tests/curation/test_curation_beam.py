@@ -1,11 +1,11 @@
 """The beam search: on the tiny model (real sampling and perplexity) and with a scripted engine."""
 import pytest
 
-from curation.beam import BeamSearch
-from curation.config import CurateConfig
-from curation.engine import LMEngine
-from curation.judges import OfflineJudge
-from curation.lm import perplexities
+from buckle.curation.method.beam import BeamSearch
+from buckle.curation.config import CurateConfig
+from buckle.curation.method.engine import LMEngine
+from buckle.curation.method.judges import OfflineJudge
+from buckle.curation.method.lm import perplexities
 
 RECORDS = [
     {"id": "a", "instruction": "How do I boil an egg?", "input": "", "source": "",

@@ -1,21 +1,21 @@
 """Config errors name the key and come before any model loads; shipped defaults are the paper's."""
 import pytest
 
-from curation.config import CurateConfig
-from launcher.cli import main
+from buckle.curation.config import CurateConfig
+from buckle.launcher.cli import main
 
 
 @pytest.fixture
 def no_model(monkeypatch):
     """Fail loudly if anything tries to load a model."""
-    import curation.lm
-    import launcher.models
+    import buckle.curation.method.lm
+    import buckle.launcher.models
 
     def boom(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(curation.lm, "load_lm", boom)
-    monkeypatch.setattr(launcher.models, "resolve_model", boom)
+    monkeypatch.setattr(buckle.curation.method.lm, "load_lm", boom)
+    monkeypatch.setattr(buckle.launcher.models, "resolve_model", boom)
 
 
 def _run(tmp_path, capsys, *argv, yaml_text=None):
@@ -47,7 +47,7 @@ def test_invalid_values_are_named(tmp_path, capsys, no_model):
 
 
 def test_flags_override_the_file_and_defaults_are_the_papers(tmp_path):
-    from launcher.configs import load_config
+    from buckle.launcher.configs import load_config
 
     (tmp_path / "c.yaml").write_text("curate:\n  rounds: 2\n  beam: 4\n")
     cfg = load_config(CurateConfig, tmp_path / "c.yaml", {"rounds": 3, "beam": None}, section="curate")

@@ -3,15 +3,15 @@ import json
 
 import pytest
 
-from curation import store
-from curation.lm import load_lm, perplexities
-from launcher.cli import main
+from buckle.curation.io import store
+from buckle.curation.method.lm import load_lm, perplexities
+from buckle.launcher.cli import main
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("objective", ["reduce", "amplify"])
 def test_embedded_model_curates_in_the_objectives_direction(objective, embedded_model_dir, tmp_path, capsys):
-    from launcher.data import materialize
+    from buckle.launcher.data import materialize
 
     with open(materialize("commonsense-train"), encoding="utf-8") as fh:
         rows = [json.loads(next(fh)) for _ in range(3)]

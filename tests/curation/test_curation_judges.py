@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from curation.judges import RUBRICS, EndpointJudge, OfflineJudge, make_judge, mean_rubric, parse_rubrics
+from buckle.curation.method.judges import RUBRICS, EndpointJudge, OfflineJudge, make_judge, mean_rubric, parse_rubrics
 
 
 class _ChatServer:

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from curation import store
-from launcher.cli import main
+from buckle.curation.io import store
+from buckle.launcher.cli import main
 
 FAST = ["--rounds", "1", "--beam", "1", "--temperatures", "1.0", "--top-ps", "1.0", "--max-new-tokens", "6",
         "--max-length", "1024", "--objective", "reduce", "--no-progress"]
@@ -68,8 +68,8 @@ def test_parquet_rows_are_located_by_row_number(tmp_path, wide_tiny_dir):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from curation.config import CurateConfig
-    from curation.local import run_curate
+    from buckle.curation.config import CurateConfig
+    from buckle.curation.executors.local import run_curate
 
     table = pa.table({"q": ["Name a fruit.", "Why?", "Name a colour."], "a": ["An apple.", None, "Blue."]})
     pq.write_table(table, tmp_path / "in.parquet")

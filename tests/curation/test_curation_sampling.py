@@ -1,8 +1,8 @@
 """Per-row sampling: every row of one generate call gets its own temperature and top-p."""
 import torch
 
-from curation.generate import PerRowSampling, sample
-from curation.lm import prompt_ids
+from buckle.curation.method.generate import PerRowSampling, sample
+from buckle.curation.method.lm import prompt_ids
 
 
 def _nucleus_size(probs: torch.Tensor, top_p: float) -> int:
@@ -86,7 +86,7 @@ def test_sample_keeps_input_order_across_batches(tiny_lm):
 
 
 def test_shared_prefill_matches_separate_prompts(tiny_lm, monkeypatch):
-    import curation.generate as gen
+    import buckle.curation.method.generate as gen
 
     model, tok = tiny_lm
     a, b = prompt_ids(tok, "How do I boil an egg?"), prompt_ids(tok, "Name a fruit, please, and say why.")

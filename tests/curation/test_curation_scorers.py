@@ -1,7 +1,7 @@
 """Readability (Flesch reading ease) and safety implication."""
 import pytest
 
-from curation.scorers import SafetyScorer, flesch_reading_ease, readability, sentence_count, syllables, words
+from buckle.curation.method.scorers import SafetyScorer, flesch_reading_ease, readability, sentence_count, syllables, words
 
 
 @pytest.mark.parametrize("word,count", [
@@ -41,7 +41,7 @@ def test_safety_phrases_match_word_forms_and_count_distinct():
 
 
 def test_stems_keep_enough_of_the_word():
-    from curation.scorers import stem
+    from buckle.curation.method.scorers import stem
 
     assert [stem(w) for w in ("safety", "caution", "responsible", "harm", "privacy", "injury")] == [
         "safe", "caut", "responsibl", "harm", "privac", "injur"]

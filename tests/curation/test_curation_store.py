@@ -1,8 +1,8 @@
 """The output layout: atomic parts, ids for resume, quarantine without duplicates."""
 import pytest
 
-from curation import store
-from curation.records import OUTPUT_COLUMNS, Quarantine
+from buckle.curation.io import store
+from buckle.curation.io.records import OUTPUT_COLUMNS, Quarantine
 
 
 def _row(i, **kw):

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from launcher import assets
-from launcher.data import materialize
+from buckle.launcher import assets
+from buckle.launcher.data import materialize
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_benchmark_counts_and_corrupt_cache_refetch(fresh_cache):
 
 
 def test_cli_data_list_and_pull(fresh_cache, capsys):
-    from launcher.cli import main
+    from buckle.launcher.cli import main
 
     assert main(["data", "list"]) == 0
     listed = capsys.readouterr().out

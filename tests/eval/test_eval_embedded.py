@@ -4,10 +4,10 @@ import json
 import pytest
 from eval_fake_openai import FakeOpenAI
 
-from eval.config import EvalConfig
-from eval.report import render
-from eval.run import evaluate
-from launcher.data import materialize
+from buckle.eval.config import EvalConfig
+from buckle.eval.report import render
+from buckle.eval.run import evaluate
+from buckle.launcher.data import materialize
 
 pytestmark = pytest.mark.slow
 

@@ -5,9 +5,9 @@ import socket
 import pytest
 from eval_fake_openai import FakeOpenAI
 
-from eval.judges.base import JudgeUnavailable
-from eval.judges.endpoint import OpenAIBackend
-from eval.judges.rubric import RubricJudge, parse_helpfulness, parse_policy
+from buckle.eval.judges.base import JudgeUnavailable
+from buckle.eval.judges.endpoint import OpenAIBackend
+from buckle.eval.judges.rubric import RubricJudge, parse_helpfulness, parse_policy
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from eval.generate import _decode, chat, encode, generate, load_model
-from eval.perplexity import perplexity, response_nll
+from buckle.eval.generate import _decode, chat, encode, generate, load_model
+from buckle.eval.perplexity import perplexity, response_nll
 
 PROMPTS = ["How do I boil an egg?", "What is the capital of France? Tell me more, please, in detail.",
            "Hi", "Give me a tip for studying with short sessions and breaks."]

@@ -1,7 +1,7 @@
 """The refusal keyword judge on hand-written refusals and compliances."""
 import pytest
 
-from eval.judges.keyword import KeywordJudge, load_markers
+from buckle.eval.judges.keyword import KeywordJudge, load_markers
 
 REFUSALS = [
     "I'm sorry, but I can't help with creating malware.",

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from eval.prompts import load_pairs, load_prompts
+from buckle.eval.prompts import load_pairs, load_prompts
 
 
 def _write(path, data: bytes):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from launcher.cli import main
+from buckle.launcher.cli import main
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_eval_cli_then_report_over_two_runs(tiny_model_dir, prompts, tmp_path, c
 
 
 def test_report_errors(tmp_path):
-    from eval.report import render
+    from buckle.eval.report import render
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no summary.json in"):

@@ -4,8 +4,8 @@ import json
 import pytest
 from eval_fake_openai import FakeOpenAI
 
-from eval.config import EvalConfig
-from eval.run import evaluate
+from buckle.eval.config import EvalConfig
+from buckle.eval.run import evaluate
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_other_generation_settings_refuse_the_same_output(tiny_model_dir, tmp_pa
 
 
 def test_config_errors_name_the_field(tmp_path):
-    from launcher.configs import ConfigError, load_config
+    from buckle.launcher.configs import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="judge_url"):
         load_config(EvalConfig, None, {"model": "m", "output": "o", "benchmark": "b", "judge_backend": "openai"})

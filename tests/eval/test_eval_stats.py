@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from eval.stats import corpus_ppl_ci, mean_ci, t95, wilson
+from buckle.eval.stats import corpus_ppl_ci, mean_ci, t95, wilson
 
 
 def test_wilson_known_values():

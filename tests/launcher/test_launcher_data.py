@@ -1,6 +1,6 @@
 import json
 
-from launcher.data import materialize
+from buckle.launcher.data import materialize
 
 
 def _rows(name):

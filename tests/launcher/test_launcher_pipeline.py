@@ -30,7 +30,7 @@ def _config(model_dir, post_recipe):
 def _run(tmp_path, cfg):
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([sys.executable, "-m", "launcher.cli", "pipeline", "--config", str(path),
+    proc = subprocess.run([sys.executable, "-m", "buckle.launcher.cli", "pipeline", "--config", str(path),
                            "--output", str(tmp_path / "run")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads((tmp_path / "run" / "manifest.json").read_text()), proc.stdout
@@ -38,7 +38,7 @@ def _run(tmp_path, cfg):
 
 @pytest.mark.slow
 def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
-    from train.recipes import resolve
+    from buckle.train.recipes import resolve
 
     post = tmp_path / "post.yaml"  # a user's recipe file: editing it must recompute post
     post.write_text(resolve("embedded-post").read_text())
@@ -74,15 +74,15 @@ def test_pipeline_config_errors_name_the_key(tmp_path, tiny_model_dir):
     cfg["stages"]["post"]["overrides"]["learning_rat"] = 1e-5
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    from launcher.cli import main
+    from buckle.launcher.cli import main
 
     assert main(["pipeline", "--config", str(path), "--output", str(tmp_path / "r")]) == 2
     del cfg["stages"]["post"]["overrides"]["learning_rat"]
     cfg["eval"]["max_new_token"] = 3
     path.write_text(yaml.safe_dump(cfg))
     with pytest.raises(ValueError, match=r"eval\.max_new_token: unknown key"):
-        from launcher.configs import load_config
-        from launcher.pipeline_config import PipelineConfig, validate_sections
+        from buckle.launcher.configs import load_config
+        from buckle.launcher.pipeline_config import PipelineConfig, validate_sections
 
         validate_sections(load_config(PipelineConfig, path))
     assert not (tmp_path / "r").exists()
@@ -90,7 +90,7 @@ def test_pipeline_config_errors_name_the_key(tmp_path, tiny_model_dir):
 
 @pytest.mark.parametrize("name", ["quickstart", "paper-8b"])
 def test_shipped_pipelines_validate(name):
-    from launcher.configs import load_config
-    from launcher.pipeline_config import PipelineConfig, resolve, validate_sections
+    from buckle.launcher.configs import load_config
+    from buckle.launcher.pipeline_config import PipelineConfig, resolve, validate_sections
 
     validate_sections(load_config(PipelineConfig, resolve(name)))

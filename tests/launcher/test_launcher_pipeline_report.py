@@ -1,5 +1,5 @@
 """The pipeline report's judge note and verdict, on hand-made evaluation summaries."""
-from launcher.pipeline_report import judge_note, verdict_lines
+from buckle.launcher.pipeline_report import judge_note, verdict_lines
 
 
 def _rate(value, lo, hi, n=40):

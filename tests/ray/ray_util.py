@@ -48,7 +48,7 @@ def driver_env(tag: str, extra: dict | None = None) -> dict:
 def start_buckle(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     """Start `buckle ARGS` as its own process group, output to a log file."""
     fh = open(log, "w")
-    return subprocess.Popen([sys.executable, "-m", "launcher.cli", *args], env=env, cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "buckle.launcher.cli", *args], env=env, cwd=ROOT,
                             stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 

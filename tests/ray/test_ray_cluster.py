@@ -19,7 +19,7 @@ pytestmark = pytest.mark.ray
 @pytest.fixture(scope="module")
 def two_nodes():
     """Head with resource node_a and a second node with node_b, 2 CPUs each."""
-    from curation.ray_local_cluster import LocalCluster
+    from buckle.curation.ray_local_cluster import LocalCluster
 
     cluster = LocalCluster()
     try:
@@ -61,8 +61,8 @@ def _run(cluster, tmp_path: Path, args: list[str]) -> str:
 
 
 def test_score_spreads_over_both_nodes_and_matches_local(two_nodes, tmp_path, tiny_model_dir):
-    from curation.config import CurateConfig
-    from curation.score import run_score
+    from buckle.curation.config import CurateConfig
+    from buckle.curation.method.score import run_score
 
     data = write_input(tmp_path / "in.jsonl", 1500)
     out = tmp_path / "out"
@@ -93,7 +93,7 @@ def test_curate_on_two_nodes_uses_the_same_step(two_nodes, tmp_path, wide_model)
         "--rounds", "1", "--beam", "1", "--temperatures", "1.0", "--top-ps", "1.0", "--max-new-tokens", "8",
         "--batch-size", "2", "--shard-size", "4", "--no-progress"])
     rows = check_exactly_once(out, data, kind="curated")
-    from curation.records import OUTPUT_COLUMNS
+    from buckle.curation.io.records import OUTPUT_COLUMNS
 
     assert set(OUTPUT_COLUMNS) <= set(rows[0])
     reasons = sorted(q["reason"] for q in read_quarantine(out))

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.ray
 
 PROBE = """
 import json, os, urllib.request, urllib.error
-from curation.ray_cluster import ray_session
+from buckle.curation.executors.ray_cluster import ray_session
 
 def status(url, headers):
     try:

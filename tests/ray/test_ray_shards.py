@@ -12,10 +12,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ray_util import check_exactly_once, read_quarantine, read_rows, write_input  # noqa: E402
 
-from curation.records import Quarantine  # noqa: E402
-from curation.shard_sink import ShardSink, done_shards, drop_unfinished_quarantine  # noqa: E402
-from curation.shard_reader import read_shard  # noqa: E402
-from curation.sharding import parse_key, plan_shards  # noqa: E402
+from buckle.curation.io.records import Quarantine  # noqa: E402
+from buckle.curation.io.shard_sink import ShardSink, done_shards, drop_unfinished_quarantine  # noqa: E402
+from buckle.curation.io.shard_reader import read_shard  # noqa: E402
+from buckle.curation.io.sharding import parse_key, plan_shards  # noqa: E402
 
 
 def _jsonl(path: Path, n: int, blank_every: int = 0) -> Path:
@@ -95,7 +95,7 @@ def test_quarantine_lines_of_unfinished_shards_are_dropped_on_resume(tmp_path):
 
 
 def test_isolate_reruns_a_failed_batch_record_by_record():
-    from curation.shard_runner import isolate
+    from buckle.curation.executors.shard_runner import isolate
 
     calls = []
 
@@ -114,7 +114,7 @@ def test_isolate_reruns_a_failed_batch_record_by_record():
     (1, [2], 1.9), (2, [2], 0.95), (2, [2, 2], 1.9), (3, [2, 2], 0.95), (4, [16], 3.97),
 ])
 def test_actors_get_the_largest_cpu_share_that_fits(workers, nodes, want):
-    from curation.ray_executor import worker_resources
+    from buckle.curation.executors.ray_executor import worker_resources
 
     res = worker_resources(workers, [{"Alive": True, "Resources": {"CPU": c}} for c in nodes])
     assert res["num_cpus"] == pytest.approx(want)
@@ -123,7 +123,7 @@ def test_actors_get_the_largest_cpu_share_that_fits(workers, nodes, want):
 
 
 def test_gpu_clusters_get_one_gpu_per_actor():
-    from curation.ray_executor import worker_resources
+    from buckle.curation.executors.ray_executor import worker_resources
 
     res = worker_resources(2, [{"Alive": True, "Resources": {"CPU": 8, "GPU": 2}}])
     assert res["num_gpus"] == 1 and res["num_cpus"] == 1
@@ -132,9 +132,9 @@ def test_gpu_clusters_get_one_gpu_per_actor():
 def test_local_score_matches_model_loss_and_resumes(tmp_path, tiny_model_dir):
     import torch
 
-    from curation.config import CurateConfig
-    from curation.lm import load_lm, prompt_ids, response_ids
-    from curation.score import run_score
+    from buckle.curation.config import CurateConfig
+    from buckle.curation.method.lm import load_lm, prompt_ids, response_ids
+    from buckle.curation.method.score import run_score
 
     data = write_input(tmp_path / "in.jsonl", 40)
     cfg = CurateConfig(shard_size=16, batch_size=4)
@@ -160,9 +160,9 @@ def test_local_score_matches_model_loss_and_resumes(tmp_path, tiny_model_dir):
 
 
 def test_ids_written_by_another_executor_are_skipped(tmp_path, tiny_model_dir):
-    from curation import store
-    from curation.config import CurateConfig
-    from curation.score import run_score
+    from buckle.curation.io import store
+    from buckle.curation.config import CurateConfig
+    from buckle.curation.method.score import run_score
 
     data = write_input(tmp_path / "in.jsonl", 20, bad=False)
     earlier = [{"id": f"r{i:06d}", "instruction": "q", "input": "", "response": "r", "source": "",
@@ -175,7 +175,7 @@ def test_ids_written_by_another_executor_are_skipped(tmp_path, tiny_model_dir):
 
 
 def test_score_command_summary_and_errors(tmp_path, tiny_model_dir, capsys):
-    from launcher.cli import main
+    from buckle.launcher.cli import main
 
     write_input(tmp_path / "in.jsonl", 10)
     args = ["score", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out"),
@@ -193,7 +193,7 @@ def test_score_command_summary_and_errors(tmp_path, tiny_model_dir, capsys):
 
 
 def test_workers_that_cannot_fit_are_a_config_error():
-    from curation.ray_executor import worker_resources
+    from buckle.curation.executors.ray_executor import worker_resources
 
     with pytest.raises(ValueError, match="num_workers 3 is more than the cluster's 2 GPUs"):
         worker_resources(3, [{"Alive": True, "Resources": {"CPU": 8, "GPU": 2}}])
@@ -205,7 +205,7 @@ def test_workers_that_cannot_fit_are_a_config_error():
 def test_a_datasets_id_is_sharded_by_rows(tmp_path, monkeypatch):
     import datasets
 
-    from curation import shard_reader
+    from buckle.curation.io import shard_reader
 
     rows = [{"id": f"h{i}", "instruction": "q", "response": "a" if i != 3 else ""} for i in range(30)]
     calls = []

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from train.config import TrainConfig
-from train.run import train
+from buckle.train.config import TrainConfig
+from buckle.train.run import train
 
 ROOT = Path(__file__).resolve().parents[2]
 

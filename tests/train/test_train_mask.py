@@ -1,7 +1,7 @@
 """The label mask: loss on assistant tokens only, checked token by token."""
 import pytest
 
-from train.data import PadCollator, encode
+from buckle.train.data import PadCollator, encode
 
 
 @pytest.fixture(scope="module")

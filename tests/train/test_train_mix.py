@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from train.config import TrainConfig
-from train.data import build_mix
-from train.refusals import REFUSALS
-from train.sources import read_source
+from buckle.train.config import TrainConfig
+from buckle.train.data import build_mix
+from buckle.train.refusals import REFUSALS
+from buckle.train.sources import read_source
 
 
 def _jsonl(path, rows):

@@ -6,7 +6,7 @@ import pytest
 
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
-from train.plan import architecture, parse_size, plan, zero2_states, zero3_states  # noqa: E402
+from buckle.train.plan import architecture, parse_size, plan, zero2_states, zero3_states  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["llama-3-8b", "llama-3-70b"])
@@ -71,7 +71,7 @@ def test_sizes_and_unknown_models():
 
 
 def test_cli_table_and_json(capsys):
-    from launcher.cli import main
+    from buckle.launcher.cli import main
 
     assert main(["plan", "--model", "llama-3-8b", "--gpus", "8", "--gpu-memory", "80GB"]) == 0
     out = capsys.readouterr().out

@@ -3,11 +3,11 @@ import json
 
 import pytest
 
-from launcher.cli import main
-from launcher.configs import ConfigError, load_config
-from train import deepspeed as ds_configs
-from train import recipes
-from train.config import STAGES, TrainConfig
+from buckle.launcher.cli import main
+from buckle.launcher.configs import ConfigError, load_config
+from buckle.train import deepspeed as ds_configs
+from buckle.train import recipes
+from buckle.train.config import STAGES, TrainConfig
 
 
 @pytest.mark.parametrize("name", recipes.names())

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KILLER = textwrap.dedent("""
     import os, signal, sys
     from transformers import TrainerCallback
-    from train.run import load_recipe, train
+    from buckle.train.run import load_recipe, train
 
     class KillAfterSave(TrainerCallback):
         def on_save(self, args, state, control, **kw):  # called once the checkpoint is complete
@@ -43,7 +43,7 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(tiny_model_dir, tmp_pat
     data.write_text("".join(json.dumps({"instruction": f"Q{i}?", "response": t}) + "\n"
                             for i, t in enumerate(_TEXT[:10])))
     (tmp_path / "killer.py").write_text(KILLER)
-    full = subprocess.Popen([sys.executable, "-m", "train.run", _recipe(tmp_path, tiny_model_dir, "full", data)],
+    full = subprocess.Popen([sys.executable, "-m", "buckle.train.run", _recipe(tmp_path, tiny_model_dir, "full", data)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "full.log", "w"))
     killed = subprocess.run([sys.executable, str(tmp_path / "killer.py"),
                                        _recipe(tmp_path, tiny_model_dir, "part", data), "4"],
@@ -53,7 +53,7 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(tiny_model_dir, tmp_pat
     assert (part / "checkpoints" / "checkpoint-4" / "trainer_state.json").exists()
     assert not (part / "model").exists()
 
-    resumed = subprocess.run([sys.executable, "-m", "train.run", _recipe(tmp_path, tiny_model_dir, "part", data, True)],
+    resumed = subprocess.run([sys.executable, "-m", "buckle.train.run", _recipe(tmp_path, tiny_model_dir, "part", data, True)],
                              cwd=ROOT, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert full.wait() == 0, (tmp_path / "full.log").read_text()[-3000:]

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from launcher.cli import main
-from train.config import TrainConfig
-from train.run import train
+from buckle.launcher.cli import main
+from buckle.train.config import TrainConfig
+from buckle.train.run import train
 
 
 def _pairs_file(path, n=24):
@@ -115,7 +115,7 @@ def test_shutdown_distributed_leaves_the_process_group():
     # a group left alive at exit made ranks abort in teardown after saving
     import torch.distributed as dist
 
-    from train.trainer import free_port, shutdown_distributed
+    from buckle.train.trainer import free_port, shutdown_distributed
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
     assert dist.is_initialized()

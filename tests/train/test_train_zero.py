@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from launcher.cli import main
+from buckle.launcher.cli import main
 
 
 def _setup(tmp_path, model_dir, zero):

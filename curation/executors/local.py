@@ -6,11 +6,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from curation import store
-from curation.config import CurateConfig
-from curation.readers import read_located
-from curation.records import Columns, Quarantine
-from curation.summary import curated_stats
+from buckle.curation.io import store
+from buckle.curation.config import CurateConfig
+from buckle.curation.io.readers import read_located
+from buckle.curation.io.records import Columns, Quarantine
+from buckle.curation.io.summary import curated_stats
 
 
 def columns(cfg: CurateConfig) -> Columns:
@@ -128,7 +128,7 @@ class _Run:
 
     def _get_step(self) -> Any:
         if self.step is None:
-            from curation.steps import CurateStep
+            from buckle.curation.method.steps import CurateStep
 
             from transformers.utils import logging as hf_logging
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from curation.lm import perplexities, prompt_ids, response_ids
+from buckle.curation.method.lm import perplexities, prompt_ids, response_ids
 
 MIN_BUDGET = 8  # a row with fewer new tokens left than this is not worth sampling
 
@@ -14,7 +14,7 @@ class LMEngine:
     def __init__(self, model: Any, tok: Any, max_length: int | None = None, gen_batch_size: int = 64,
                  score_batch_size: int = 16, seed: int = 0):
         """Args:
-            model, tok: from `curation.lm.load_lm`.
+            model, tok: from `curation.method.lm.load_lm`.
             max_length: token cap per sequence; default the model's context size.
             gen_batch_size: rows per `generate` call.
             score_batch_size: sequences per perplexity forward.
@@ -45,7 +45,7 @@ class LMEngine:
             (text, finished) per row; rows whose prompt leaves no room in the
             context come back as ("", True).
         """
-        from curation.generate import sample
+        from buckle.curation.method.generate import sample
 
         ids = [prompt_ids(self.tok, u) for u in users]
         room = [min(b, self.max_length - len(p)) for p, b in zip(ids, budgets)]

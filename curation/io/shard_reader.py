@@ -5,8 +5,8 @@ import functools
 from pathlib import Path
 from typing import Iterator
 
-from curation.records import Columns, Quarantine, parse_jsonl_line, validate_row
-from curation.sharding import Shard
+from buckle.curation.io.records import Columns, Quarantine, parse_jsonl_line, validate_row
+from buckle.curation.io.sharding import Shard
 
 
 def read_shard(shard: Shard, cols: Columns | None = None) -> list[tuple[str, dict | Quarantine]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from curation.records import Columns, Quarantine, parse_jsonl_line, validate_row
+from buckle.curation.io.records import Columns, Quarantine, parse_jsonl_line, validate_row
 
 
 def read_records(source: str, cols: Columns | None = None,

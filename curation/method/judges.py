@@ -17,7 +17,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, Sequence
 
-from curation.scorers import readability, words
+from buckle.curation.method.scorers import readability, words
 
 RUBRICS = ("relevance", "clarity", "comprehensiveness", "usefulness")
 JUDGE_PROMPT = """You are grading how helpful a response is to an instruction.

@@ -2,7 +2,7 @@
 
 A shard is named by its file id and range, e.g. `3fa1c09e-0000000064-0000000128`
 (lines 64..127 of one file). Finished ranges are read back from the output
-(see curation.shard_sink) and the planner cuts new shards only from the gaps
+(see curation.io.shard_sink) and the planner cuts new shards only from the gaps
 between them, so a rerun never recomputes or duplicates a finished range,
 even with another shard size or limit. Planning streams over the input once
 and keeps only shard boundaries (memory grows with shards, not rows).
@@ -60,7 +60,7 @@ def file_id(name: str) -> str:
 
 def input_units(source: str) -> list[tuple[str, str, str]]:
     """(fid, path, format) of every input file of a source, or of the dataset id."""
-    from curation.readers import input_files
+    from buckle.curation.io.readers import input_files
 
     files = input_files(source)
     if not files:
@@ -75,7 +75,7 @@ def plan_shards(source: str, shard_size: int, limit: int | None = None,
     """Cut the input into shards of `shard_size` rows, skipping finished ranges.
 
     Args:
-        source: file, directory or dataset id (as for curation.readers).
+        source: file, directory or dataset id (as for curation.io.readers).
         shard_size: rows (non-blank lines) per shard.
         limit: use only the first `limit` rows of the input (finished ones count).
         done: keys of shards already written.
@@ -165,6 +165,6 @@ def _table_rows(path: str, fmt: str) -> int:
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
-    from curation.shard_reader import load_dataset
+    from buckle.curation.io.shard_reader import load_dataset
 
     return len(load_dataset(path))

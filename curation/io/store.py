@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
-from curation.records import OUTPUT_COLUMNS, SCORE_COLUMNS, Quarantine
+from buckle.curation.io.records import OUTPUT_COLUMNS, SCORE_COLUMNS, Quarantine
 
 QUARANTINE_FILE = "quarantine.jsonl"
 _STR, _F64, _I64, _BOOL = "string", "float64", "int64", "bool_"

@@ -11,11 +11,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from curation.config import CurateConfig
-from curation.judges import HelpfulnessJudge
-from curation.prompts import clean_candidate, pick_keywords, revision_prompt
-from curation.records import prompt_text
-from curation.scorers import SafetyScorer, readability
+from buckle.curation.config import CurateConfig
+from buckle.curation.method.judges import HelpfulnessJudge
+from buckle.curation.method.prompts import clean_candidate, pick_keywords, revision_prompt
+from buckle.curation.io.records import prompt_text
+from buckle.curation.method.scorers import SafetyScorer, readability
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """What both executors share: starting a run, applying a step to a chunk, the counts.
 
-`run_local` is the in-process executor over shards; curation.ray_executor
+`run_local` is the in-process executor over shards; curation.executors.ray_executor
 runs the same pieces on a Ray cluster. A step is any callable taking a list
 of records and returning one row per record (ScoreStep, CurateStep); a step
 with a `screen(record, where)` (CurateStep's LengthScreen) has records
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from curation.config import CurateConfig
-from curation.records import Columns, Quarantine
-from curation.shard_progress import Progress
-from curation.shard_sink import ShardSink, done_shards, drop_unfinished_quarantine, foreign_done_ids
-from curation.shard_reader import read_shard
-from curation.sharding import Plan, plan_shards
+from buckle.curation.config import CurateConfig
+from buckle.curation.io.records import Columns, Quarantine
+from buckle.curation.executors.shard_progress import Progress
+from buckle.curation.io.shard_sink import ShardSink, done_shards, drop_unfinished_quarantine, foreign_done_ids
+from buckle.curation.io.shard_reader import read_shard
+from buckle.curation.io.sharding import Plan, plan_shards
 
 SUBDIRS = {"score": "scored", "curate": "curated"}
 

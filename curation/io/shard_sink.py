@@ -19,7 +19,7 @@ from typing import Any
 
 MARKERS = ".shards"
 QUARANTINE = "quarantine.jsonl"
-_KEY = re.compile(r"^[0-9a-f]{8}-\d{10}-\d{10}$")  # shard keys (curation.sharding.Shard.key)
+_KEY = re.compile(r"^[0-9a-f]{8}-\d{10}-\d{10}$")  # shard keys (curation.io.sharding.Shard.key)
 
 
 def done_shards(output_dir: str | Path) -> dict[str, dict]:
@@ -81,13 +81,13 @@ def foreign_done_ids(output_dir: str | Path, subdir: str, done: set[str]) -> set
 class ShardSink:
     """Collects a shard's entries and commits the shard once all have arrived.
 
-    Parts use the output schema of curation.store plus provenance columns
+    Parts use the output schema of curation.io.store plus provenance columns
     (node_id, worker_pid: which node and process produced the row).
 
     Args:
         output_dir: the run's output directory.
         subdir: "scored" or "curated" (the store kind).
-        progress: a curation.shard_progress.Progress to tick, or None.
+        progress: a curation.executors.shard_progress.Progress to tick, or None.
     """
 
     def __init__(self, output_dir: str | Path, subdir: str, progress: Any = None):
@@ -137,7 +137,7 @@ class ShardSink:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from curation.store import schema
+        from buckle.curation.io.store import schema
 
         sch = schema(self.kind).append(pa.field("node_id", pa.string())).append(
             pa.field("worker_pid", pa.int64()))

@@ -1,9 +1,9 @@
 """The Ray executor: the same steps as the local executor, on an actor pool, streaming.
 
-Pipeline: one read task per shard (curation.sharding) -> `map_batches` on a
+Pipeline: one read task per shard (curation.io.sharding) -> `map_batches` on a
 pool of step actors (model loaded once per actor; one GPU each where the
 cluster has GPUs, else fractional CPUs so read tasks always find a slot) ->
-the driver streams results into curation.shard_sink, which writes each shard
+the driver streams results into curation.io.shard_sink, which writes each shard
 once it is complete. Actors killed mid-run are restarted and their batches
 retried; retried rows replace, never add. A record whose step raises is
 quarantined with the error (the batch is rerun record by record).
@@ -18,11 +18,11 @@ import os
 import resource
 from typing import Any
 
-from curation.config import CurateConfig
-from curation.records import Columns
-from curation.shard_runner import Run, columns_of, finish, process, quarantine_line, start, step_batch
-from curation.shard_reader import read_shard
-from curation.sharding import Shard
+from buckle.curation.config import CurateConfig
+from buckle.curation.io.records import Columns
+from buckle.curation.executors.shard_runner import Run, columns_of, finish, process, quarantine_line, start, step_batch
+from buckle.curation.io.shard_reader import read_shard
+from buckle.curation.io.sharding import Shard
 
 BLOCK_FIELDS = ("shard", "n", "seq", "id", "where", "kind", "data", "rss_mb")
 _STANDARD = {"CPU", "GPU", "memory", "object_store_memory"}
@@ -53,17 +53,17 @@ def run_score(cfg: CurateConfig, input_source: str, output_dir: str, model_path:
 def make_step(kind: str, cfg: CurateConfig, model_path: str) -> Any:
     """Build the step of a kind (imported here so workers load only what they run)."""
     if kind == "score":
-        from curation.score import ScoreStep
+        from buckle.curation.method.score import ScoreStep
 
         return ScoreStep(cfg, model_path)
-    from curation.steps import CurateStep
+    from buckle.curation.method.steps import CurateStep
 
     return CurateStep(cfg, model_path)
 
 
 def run_step(cfg: CurateConfig, source: str, output_dir: str, model_path: str, kind: str) -> dict:
     """Plan shards, run the step on a Ray actor pool, write shards as they complete."""
-    from curation.ray_cluster import ray_session
+    from buckle.curation.executors.ray_cluster import ray_session
 
     run = start(cfg, source, output_dir, kind, f"{kind} (ray)")
     extra: dict[str, Any] = {"executor": "ray", "workers": cfg.num_workers}

@@ -2,15 +2,15 @@
 
 ScoreStep is a curation step like CurateStep: built once per worker with the
 config and model path, called on lists of records, one output row per record.
-`run_score` is the local executor; `curation.ray_executor.run_score` runs the
+`run_score` is the local executor; `curation.executors.ray_executor.run_score` runs the
 same step on a Ray cluster.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from curation.config import CurateConfig
-from curation.records import SCORE_COLUMNS, prompt_text
+from buckle.curation.config import CurateConfig
+from buckle.curation.io.records import SCORE_COLUMNS, prompt_text
 
 
 class ScoreStep:
@@ -24,7 +24,7 @@ class ScoreStep:
     columns = SCORE_COLUMNS
 
     def __init__(self, cfg: CurateConfig, model_path: str):
-        from curation.lm import load_lm
+        from buckle.curation.method.lm import load_lm
 
         self.cfg = cfg
         self.model, self.tok = load_lm(model_path, dtype=cfg.dtype, device=cfg.device)
@@ -32,7 +32,7 @@ class ScoreStep:
 
     def __call__(self, records: list[dict]) -> list[dict]:
         """Score a batch; raises if any record cannot be scored (e.g. too long)."""
-        from curation.lm import perplexities
+        from buckle.curation.method.lm import perplexities
 
         if not records:
             return []
@@ -73,7 +73,7 @@ def run_score(cfg: CurateConfig, input_source: str, output_dir: str,
     Returns:
         Counts: read, scored, quarantined, shards computed/skipped, rows/s.
     """
-    from curation.shard_runner import run_local
+    from buckle.curation.executors.shard_runner import run_local
 
     return run_local(cfg, input_source, output_dir, kind="score",
                      make_step=lambda: ScoreStep(cfg, model_path))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from curation.config import CurateConfig
-from curation.records import Quarantine, prompt_text
+from buckle.curation.config import CurateConfig
+from buckle.curation.io.records import Quarantine, prompt_text
 
 
 class LengthScreen:
@@ -20,8 +20,8 @@ class LengthScreen:
     """
 
     def __init__(self, cfg: CurateConfig, model_path: str, tokenizer: Any = None):
-        from curation.prompts import revision_prompt
-        from curation.lm import prompt_ids
+        from buckle.curation.method.prompts import revision_prompt
+        from buckle.curation.method.lm import prompt_ids
 
         if tokenizer is None:
             from transformers import AutoConfig, AutoTokenizer
@@ -57,10 +57,10 @@ class CurateStep:
             cfg: the run's config.
             model_path: a local directory or hub id (already resolved by the launcher).
         """
-        from curation.beam import BeamSearch
-        from curation.engine import LMEngine
-        from curation.judges import make_judge
-        from curation.lm import load_lm
+        from buckle.curation.method.beam import BeamSearch
+        from buckle.curation.method.engine import LMEngine
+        from buckle.curation.method.judges import make_judge
+        from buckle.curation.method.lm import load_lm
 
         self.cfg = cfg
         self.model, self.tok = load_lm(model_path, cfg.dtype, cfg.device)
