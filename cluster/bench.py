@@ -50,8 +50,8 @@ def main(repeats: int = 3) -> dict[str, float]:
 
 
 def _measure(home: Path, repeats: int) -> dict[str, list[float]]:
-    from buckle.cluster.ray_head import LocalRayHead
-    from buckle.cluster.slurm_local import LocalSlurm, slurm_available
+    from buckle.core.devclusters.ray import LocalRayHead
+    from buckle.core.devclusters.slurm import LocalSlurm, slurm_available
 
     exe = str(Path(sys.executable).with_name("buckle"))
     res: dict[str, list[float]] = {"direct": [], "local": []}

@@ -8,6 +8,8 @@ from pathlib import Path
 from buckle.cluster.profiles import Profile
 from buckle.cluster.spec import JobSpec
 
+RAY_BACKENDS = ("ray", "kuberay")
+
 
 def buckle_executable(profile: Profile) -> str:
     """The buckle to run: the profile's, else the one next to this Python (the venv's)."""
@@ -46,13 +48,14 @@ def single_node_argv(spec: JobSpec, profile: Profile, master_port: int = 29500) 
     """argv for backends that start the job on one machine (local, Ray entrypoint).
 
     Several processes on that machine come from torchrun (--standalone) or the
-    DeepSpeed launcher; srun and multi-node need a scheduler that places nodes.
+    DeepSpeed launcher; srun and multi-node need a scheduler that places nodes. On a
+    Ray cluster the entrypoint is one process on one machine too: a command that uses
+    the cluster itself (`buckle curate`, Ray Train) spreads out on its own.
     """
     argv = job_argv(spec, profile)
-    if spec.nodes > 1:
-        raise ValueError(f"nodes: {spec.nodes} needs a Slurm or KubeRay profile; backend "
-                         f"'{profile.backend}' starts the job on one machine (a command that uses "
-                         "the Ray cluster itself, like `buckle curate`, spreads out on its own)")
+    if spec.nodes > 1 and profile.backend not in RAY_BACKENDS:
+        raise ValueError(f"nodes: {spec.nodes} needs a Slurm, Ray or KubeRay profile; backend "
+                         f"'{profile.backend}' starts the job on one machine")
     launcher = spec.resolved_launcher()
     if launcher == "none":
         return argv
@@ -63,3 +66,21 @@ def single_node_argv(spec: JobSpec, profile: Profile, master_port: int = 29500) 
         return [tool(profile, "deepspeed"), f"--num_gpus={spec.procs_per_node}",
                 f"--master_port={master_port}", "--no_python", *argv]
     raise ValueError(f"launcher: 'srun' needs a Slurm profile, not backend '{profile.backend}'")
+
+
+def is_ray_train(spec: JobSpec, profile: Profile) -> bool:
+    """Whether the job is `buckle train` on a Ray cluster (it then runs as a Ray Train job)."""
+    return profile.backend in RAY_BACKENDS and spec.command[:2] == ["buckle", "train"]
+
+
+def ray_entry_argv(spec: JobSpec, profile: Profile) -> list[str]:
+    """argv of a Ray job's entrypoint.
+
+    `buckle train` becomes a Ray Train job: the entrypoint is its driver, and Ray
+    Train places one worker per GPU (or `tasks_per_node` per node) over `nodes`
+    machines, so no torchrun wraps it. Other commands run as on one machine.
+    """
+    if not is_ray_train(spec, profile):
+        return single_node_argv(spec, profile)
+    workers = spec.nodes * spec.procs_per_node
+    return [*job_argv(spec, profile), "--executor", "ray", "--nodes", str(spec.nodes), "--nproc", str(workers)]

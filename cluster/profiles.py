@@ -3,7 +3,7 @@
 Shipped profiles live in cluster/profiles/; user profiles in
 $BUCKLE_CONFIG_DIR/profiles (default ~/.config/buckle/profiles) and win on a
 name clash. `--profile` also takes a path to a YAML file. (cluster/profiles/
-holds YAML only, no __init__.py, so `import cluster.profiles` finds this module.)
+holds YAML only, no __init__.py, so `import buckle.cluster.profiles` finds this module.)
 """
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from buckle.core.config import read_yaml, validate
+from buckle.core.shipped import resolve_shipped, shipped_names
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "profiles"
 BACKENDS = ("local", "ray", "slurm", "kuberay")
@@ -118,36 +120,18 @@ def profile_dirs() -> list[Path]:
 
 def list_profiles() -> dict[str, Path]:
     """Profile name -> file, user profiles shadowing shipped ones."""
-    found: dict[str, Path] = {}
-    for folder in reversed(profile_dirs()):
-        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-            found[path.stem] = path
-    return dict(sorted(found.items()))
+    return {name: resolve_shipped(name, profile_dirs(), ".yaml", "profile")
+            for name in shipped_names(profile_dirs(), ".yaml")}
 
 
 def load_profile(name_or_path: str) -> Profile:
     """Load and validate a profile by name or YAML path.
 
     Raises:
-        ValueError: unknown name, unreadable YAML, or a bad field (named in the message).
+        ValueError: unknown name, unreadable YAML, or a bad field (`config error in FILE: key: message`).
     """
-    path = Path(name_or_path).expanduser()
-    if not (name_or_path.endswith((".yaml", ".yml")) and path.is_file()):
-        known = list_profiles()
-        if name_or_path not in known:
-            raise ValueError(f"unknown profile '{name_or_path}'; known: {', '.join(known) or 'none'} "
-                             f"(user profiles go in {config_dir() / 'profiles'})")
-        path = known[name_or_path]
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"profile {path}: cannot read YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"profile {path}: expected a mapping at the top level")
+    path = resolve_shipped(name_or_path, profile_dirs(), ".yaml", "profile",
+                           f" (user profiles go in {config_dir() / 'profiles'})")
+    data = read_yaml(path)
     data.setdefault("name", path.stem)
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "profile"
-        raise ValueError(f"profile {path}: {where}: {err['msg']}") from None
+    return validate(Profile, data, path)

@@ -1,4 +1,8 @@
-"""Typed config of `buckle curate` and `buckle score` (paper defaults)."""
+"""Typed configs of `buckle curate` and `buckle score` (paper defaults).
+
+Field descriptions are the commands' flag help (launcher.flags builds the flags
+from these models), so a field's name, type, default and help live here only.
+"""
 from __future__ import annotations
 
 from typing import Literal, Optional
@@ -12,52 +16,84 @@ SAFETY_KEYWORDS = [
     "legal", "respect", "consent", "privacy", "avoid danger", "seek professional help",
     "consider others", "do no harm", "careful", "risk", "injury", "supervision", "warning",
 ]
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 
 
-class CurateConfig(BaseModel):
-    """Everything a curation run needs; unknown keys are rejected."""
+class CorpusRunConfig(BaseModel):
+    """Model, input columns and executor: what every run over a corpus (score, curate) needs.
+
+    The executors take any subclass; unknown keys are rejected.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "embedded"
-    objective: Literal["reduce", "amplify"] = "amplify"
-    rounds: int = Field(5, ge=1, le=50)
-    beam: int = Field(3, ge=1, le=64)
-    temperatures: list[float] = Field(default_factory=lambda: list(PAPER_GRID))
-    top_ps: list[float] = Field(default_factory=lambda: list(PAPER_GRID))
-    tolerance: float = Field(0.10, ge=0.0, le=1.0)
-    keywords: list[str] = Field(default_factory=lambda: list(SAFETY_KEYWORDS))
-    max_new_tokens: int = Field(160, ge=1)
+    model: str = Field("embedded", description="target model: 'embedded' (SmolLM2-135M-Instruct), "
+                                               "an HF model id or a local path")
+    limit: Optional[int] = Field(None, ge=1, description="read at most N input rows")
+    batch_size: int = Field(8, ge=1, description="records per step call")
+    max_length: Optional[int] = Field(None, ge=16, description="token cap per sequence "
+                                                               "(default: the model's context)")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
+    dtype: Dtype = Field("auto", description="model weights' dtype")
+    # input column mapping
+    id_column: str = Field("id", description="input column holding the id (missing ids get a content hash)")
+    instruction_column: str = Field("instruction", description="input column holding the instruction")
+    response_column: str = Field("response", description="input column holding the response")
+    input_column: str = Field("input", description="input column holding optional extra input")
+    # executor
+    shard_size: int = Field(64, ge=1, description="rows per output part, the unit of resume")
+    executor: Literal["local", "ray"] = Field("local", description="local (this process) or ray")
+    ray_address: Optional[str] = Field(None, description="Ray cluster address (executor ray; default: "
+                                                         "start a private local Ray with token auth)")
+    num_workers: int = Field(1, ge=1, description="Ray actors, each holding the model once (executor ray)")
+    cpus_per_worker: Optional[float] = Field(
+        None, gt=0, description="Ray CPUs per actor (default: the largest share that fits num_workers "
+                                "on the nodes; one GPU per actor where GPUs exist)")
+
+
+class ScoreConfig(CorpusRunConfig):
+    """Scoring: response perplexity only (curation-only keys are unknown here)."""
+
+    batch_size: int = Field(8, ge=1, description="texts per forward pass (a step call takes 8 batches)")
+    max_length: Optional[int] = Field(None, ge=16, description="token cap per text (default: the model's "
+                                                               "context); longer texts are quarantined")
+    # scoring is fast per row: bigger shards than curation's
+    shard_size: int = Field(1024, ge=1, description="rows per output part, the unit of resume")
+
+
+class CurateConfig(CorpusRunConfig):
+    """The curation method: objective, beam search, sampling grid, quality filter, judge.
+
+    With the fields of CorpusRunConfig, everything a curation run needs; unknown keys are rejected.
+    """
+
+    objective: Literal["reduce", "amplify"] = Field(
+        "amplify", description="reduce: lower perplexity (CTRL); amplify: add safety implication, "
+                               "higher perplexity")
+    rounds: int = Field(5, ge=1, le=50, description="beam-search rounds r (stops earlier when nothing improves)")
+    beam: int = Field(3, ge=1, le=64, description="beam width k: candidates kept per round")
+    temperatures: list[float] = Field(default_factory=lambda: list(PAPER_GRID), description="temperature grid")
+    top_ps: list[float] = Field(default_factory=lambda: list(PAPER_GRID), description="top-p grid")
+    tolerance: float = Field(0.10, ge=0.0, le=1.0, description="quality filter: readability and helpfulness "
+                                                               ">= (1 - tolerance) x original's")
+    keywords: list[str] = Field(default_factory=lambda: list(SAFETY_KEYWORDS),
+                                description="safety phrases the amplify prompt carries")
+    max_new_tokens: int = Field(160, ge=1, description="token budget of a revision")
     unfinished: Literal["trim", "keep", "drop"] = Field(
         "trim", description="a candidate cut by the token budget: trim to its last sentence, keep, or drop")
-    max_length: Optional[int] = Field(None, ge=16, description="token cap; default: model context")
     batch_size: int = Field(8, ge=1, description="records curated together (one beam search)")
     gen_batch_size: int = Field(64, ge=1, description="rows per generate call")
     score_batch_size: int = Field(16, ge=1, description="sequences per perplexity forward")
-    limit: Optional[int] = Field(None, ge=1)
-    seed: int = 0
-    judge: Literal["offline", "openai"] = "offline"
-    judge_url: Optional[str] = None
-    judge_model: Optional[str] = None
-    judge_api_key_env: str = "OPENAI_API_KEY"
-    judge_timeout: float = Field(60.0, gt=0)
-    judge_retries: int = Field(3, ge=0)
-    judge_workers: int = Field(4, ge=1)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    device: str = "auto"
-    # input column mapping
-    id_column: str = "id"
-    instruction_column: str = "instruction"
-    response_column: str = "response"
-    input_column: str = "input"
-    # executor
-    executor: Literal["local", "ray"] = "local"
-    ray_address: Optional[str] = None
-    num_workers: int = Field(1, ge=1)
-    shard_size: int = Field(64, ge=1, description="records per output shard")
-    cpus_per_worker: Optional[float] = Field(
-        None, gt=0, description="Ray: CPUs per actor; default: the largest share that fits "
-                                "num_workers on the nodes (one GPU per actor where GPUs exist)")
+    seed: int = Field(0, description="sampling seed")
+    judge: Literal["offline", "openai"] = Field(
+        "offline", description="helpfulness judge: offline (CPU text statistics) or openai (endpoint)")
+    judge_url: Optional[str] = Field(None, description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
+    judge_model: Optional[str] = Field(None, description="model name for the endpoint judge")
+    judge_api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the judge's API key")
+    judge_timeout: float = Field(60.0, gt=0, description="seconds per judge request")
+    judge_retries: int = Field(3, ge=0, description="retries of a failed judge request")
+    judge_workers: int = Field(4, ge=1, description="judge requests in flight")
+    shard_size: int = Field(64, ge=1, description="curated rows per output part, the unit of resume")
 
     @field_validator("temperatures", "top_ps")
     @classmethod

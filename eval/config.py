@@ -18,44 +18,51 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str
-    output: str
-    label: Optional[str] = Field(None, description="row name in reports; default: output dir name")
+    model: str = Field(description="model: 'embedded' (the launcher's default), a local dir or a hub id")
+    output: str = Field(description="run directory (resumable: rerun to continue)")
+    label: Optional[str] = Field(None, description="row name in reports (default: the output dir's name)")
     # harmful prompts
-    benchmark: Optional[str] = Field(None, description="CSV/JSONL/TXT/Parquet file or dataset id")
-    benchmark_name: Optional[str] = None
-    prompt_column: str = "prompt"
-    id_column: str = "id"
-    split: str = "train"
-    limit: Optional[int] = Field(None, ge=1)
+    benchmark: Optional[str] = Field(None, description="harmful prompts: advbench, advbench-test, harmbench, ... "
+                                     "or a CSV/JSONL/JSON/TXT/Parquet file, saved dataset dir or dataset id")
+    benchmark_name: Optional[str] = Field(None, description="the named set `benchmark` was")
+    prompt_column: str = Field("prompt", description="column with the prompt text")
+    id_column: str = Field("id", description="column with a stable row id")
+    split: str = Field("train", description="dataset split for dataset ids")
+    limit: Optional[int] = Field(None, ge=1, description="first N harmful prompts")
     # benign pairs {id, instruction, response}: perplexity of the references (+ rubric judge)
-    benign: Optional[str] = None
-    benign_name: Optional[str] = None
-    benign_limit: Optional[int] = Field(None, ge=1)
+    benign: Optional[str] = Field(None, description="benign pairs {instruction, response}: "
+                                                  "commonsense-heldout or a file")
+    benign_name: Optional[str] = Field(None, description="the named set `benign` was")
+    benign_limit: Optional[int] = Field(None, ge=1, description="first N benign pairs")
     # generation
-    max_new_tokens: int = Field(64, ge=1)
-    batch_size: int = Field(8, ge=1)
+    max_new_tokens: int = Field(64, ge=1, description="token budget of a response")
+    batch_size: int = Field(8, ge=1, description="prompts per generate call")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    seed: int = 0
-    system_prompt: Optional[str] = None
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    device: str = "auto"
-    progress: bool = True
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass")
+    seed: int = Field(0, description="sampling seed")
+    system_prompt: Optional[str] = Field(None, description="system message before each prompt")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="model weights' dtype")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
+    progress: bool = Field(True, description="progress bars on stderr")
     # judges
-    judges: Optional[list[str]] = None
-    refusal_markers: Optional[list[str]] = Field(None, description="default: judges.keyword.DEFAULT_MARKERS")
-    judge_backend: Optional[Literal["openai", "hf"]] = None
-    judge_model: Optional[str] = Field(None, description="endpoint model name, or HF id/path for 'hf'")
+    judges: Optional[list[str]] = Field(None, description="any of keyword, policy, classifier, helpfulness "
+                                                          "(default: keyword, policy and helpfulness with a "
+                                                          "judge backend, classifier with a classifier model)")
+    refusal_markers: Optional[list[str]] = Field(None, description="refusal phrases of the keyword judge "
+                                                                   "(default: judges.keyword.DEFAULT_MARKERS)")
+    judge_backend: Optional[Literal["openai", "hf"]] = Field(None, description="rubric judge backend")
+    judge_model: Optional[str] = Field(None, description="endpoint model name, or HF id/dir for backend hf")
     judge_url: Optional[str] = Field(None, description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
-    judge_api_key_env: Optional[str] = Field(None, description="env var holding the key; default OPENAI_API_KEY if set")
-    judge_rate_limit: Optional[float] = Field(None, gt=0, description="requests per second")
-    judge_concurrency: int = Field(4, ge=1, le=256)
-    judge_max_retries: int = Field(5, ge=0, le=50)
-    judge_backoff_s: float = Field(1.0, ge=0.0)
-    judge_timeout_s: float = Field(60.0, gt=0)
-    judge_max_tokens: int = Field(256, ge=1)
-    classifier_model: Optional[str] = None
+    judge_api_key_env: Optional[str] = Field(None, description="env var holding the API key "
+                                                               "(default: OPENAI_API_KEY if set)")
+    judge_rate_limit: Optional[float] = Field(None, gt=0, description="judge requests per second")
+    judge_concurrency: int = Field(4, ge=1, le=256, description="judge requests in flight")
+    judge_max_retries: int = Field(5, ge=0, le=50, description="retries of a failed judge request")
+    judge_backoff_s: float = Field(1.0, ge=0.0, description="first retry delay in seconds "
+                                                              "(doubles each retry)")
+    judge_timeout_s: float = Field(60.0, gt=0, description="seconds per judge request")
+    judge_max_tokens: int = Field(256, ge=1, description="token budget of a judge's answer")
+    classifier_model: Optional[str] = Field(None, description="Llama-Guard-style classifier: HF id or dir")
 
     @field_validator("judges")
     @classmethod

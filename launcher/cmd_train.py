@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deepspeed", metavar="NAME", help="zero2, zero3, zero3-offload or a JSON file")
     p.add_argument("--save-steps", type=int, help="checkpoint every N steps")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--nproc", type=int, default=1, help="local processes (GPUs, or CPU ranks)")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="training ranks: local processes, or Ray Train workers in all (GPUs, or CPU ranks)")
     p.add_argument("--launcher", choices=["torchrun", "deepspeed"], default="torchrun",
                    help="how to start --nproc > 1 processes")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: this machine (torchrun/deepspeed); ray: a Ray Train job on a Ray cluster")
+    p.add_argument("--ray-address", help="Ray cluster (HOST:PORT or auto; executor ray; default: "
+                   "$RAY_ADDRESS, else start a private local one)")
+    p.add_argument("--nodes", type=int, help="machines to spread the ranks over (Ray or a --profile)")
+    p.add_argument("--max-failures", type=int, default=1,
+                   help="executor ray: restarts from the last checkpoint after a lost worker")
+    p.add_argument("--profile", help="submit this training as a job on a cluster profile (Ray: a Ray Train "
+                   "job; Slurm: srun + torchrun; KubeRay: a RayJob manifest) and wait for it")
 
 
 def recipe_dict(args: argparse.Namespace) -> dict[str, Any]:
@@ -127,12 +138,26 @@ def run(args: argparse.Namespace) -> int:
     from buckle.train.launch import run_launched
     from buckle.train.run import prepare, train
 
-    if args.nproc < 1:
-        raise ValueError("--nproc must be at least 1")
+    if args.profile:
+        return submit_training(resolve_config(load_train_config(args)), args)
+    args.nodes = args.nodes or 1
+    if args.nproc < 1 or args.nodes < 1:
+        raise ValueError("--nproc and --nodes must be at least 1")
+    if args.nodes > args.nproc:
+        raise ValueError(f"--nodes {args.nodes} with --nproc {args.nproc}: --nproc counts ranks in all, "
+                         "at least one per node")
+    if args.nodes > 1 and args.executor != "ray":
+        raise ValueError("--nodes > 1 needs --executor ray (a Ray cluster) or --profile (a cluster profile)")
     cfg = resolve_config(load_train_config(args))
     prepared = prepare(cfg, world=args.nproc)  # bad input fails here, before training starts
     run_dir = RunDir(cfg.output_dir, "train", cfg.model_dump())
-    if args.nproc == 1:
+    if args.executor == "ray":
+        from buckle.curation.executors.ray_cluster import ray_session
+        from buckle.train.ray_train import fit_on_ray
+
+        with ray_session(args.ray_address):
+            metrics = fit_on_ray(cfg, workers=args.nproc, nodes=args.nodes, max_failures=args.max_failures)
+    elif args.nproc == 1:
         metrics = train(cfg, prepared=prepared)
     else:
         path = Path(cfg.output_dir) / "train-config.json"
@@ -142,6 +167,10 @@ def run(args: argparse.Namespace) -> int:
     counts = {"examples": metrics["examples"], "steps": metrics["steps"], "tokens": metrics["tokens"],
               **metrics["counts"]}
     run_dir.finish(counts=counts, timings={"train_s": metrics["train_s"]}, metrics=metrics)
+    if metrics.get("resized"):
+        r = metrics["resized"]
+        print(f"resumed a checkpoint of {r['from_world']} ranks on {r['to_world']}: grad_accum "
+              f"{r['grad_accum']} keeps the global batch")
     print(f"{cfg.stage}: {metrics['steps']} steps on {metrics['examples']} examples, loss "
           f"{_fmt(metrics['initial_loss'])} -> {_fmt(metrics['final_loss'])}, "
           f"{metrics['tokens_per_s']:.0f} tokens/s, {metrics['wall_s']:.0f} s; model: {metrics['model_dir']}")
@@ -150,3 +179,40 @@ def run(args: argparse.Namespace) -> int:
 
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
+
+
+def submit_training(cfg: Any, args: argparse.Namespace) -> int:
+    """`buckle train --profile P`: submit this training as a job on the profile's cluster and wait for it.
+
+    The resolved recipe is written beside the run (the output dir is storage the
+    cluster shares), and the job runs `buckle train --config` on it: on a Ray or
+    KubeRay profile as a Ray Train job over `--nodes` (see cluster.command), on
+    Slurm under srun + torchrun. A KubeRay profile that does not apply its
+    manifest only renders it.
+    """
+    import os
+
+    from buckle.cluster import jobs
+    from buckle.cluster.profiles import load_profile
+
+    prof = load_profile(args.profile)
+    nodes = args.nodes or prof.defaults.nodes
+    if args.nproc % nodes:
+        raise ValueError(f"--nproc {args.nproc} ranks do not split evenly over --nodes {nodes}")
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    recipe = out / "train-config.json"
+    recipe.write_text(json.dumps(cfg.model_dump(), indent=2))
+    spec = jobs.build_spec(prof, ["buckle", "train", "--config", str(recipe)], name=f"train-{cfg.stage}",
+                           nodes=nodes, tasks_per_node=args.nproc // nodes, workdir=os.getcwd())
+    rec = jobs.submit(spec, prof)
+    if rec.state == "RENDERED":
+        print(f"job {rec.id}: rendered {rec.info.get('manifest')} (apply it with kubectl)")
+        return 0
+    print(f"job {rec.id} on {prof.name}: {nodes} node(s); waiting (buckle jobs logs {rec.id})", flush=True)
+    state = jobs.wait(rec.id, timeout_s=30 * 24 * 3600, poll_s=2.0)
+    print(jobs.logs(rec.id), end="")
+    if state not in ("SUCCEEDED", "COMPLETED"):
+        print(f"train: job {rec.id} ended {state}", file=sys.stderr)
+        return 1
+    return 0

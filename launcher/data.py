@@ -9,6 +9,8 @@ import json
 import random
 from pathlib import Path
 
+from buckle.core.config import config_error, read_yaml
+from buckle.core.shipped import package_folder
 from buckle.launcher.assets import ASSETS, cache_dir, fetch, sha256_file
 
 ADVBENCH_SPLITS = {"train": (0, 160), "dev": (160, 240), "test": (240, 520)}
@@ -16,7 +18,7 @@ _SPLIT_SEED = 20241003
 
 
 def _commonsense() -> Path:
-    return Path(__file__).resolve().parent.parent / "curation" / "data" / "commonsense.jsonl"
+    return package_folder("buckle.curation", "data", "commonsense.jsonl")
 
 
 NAMED = {
@@ -94,9 +96,9 @@ def _split(rows: list[dict], split: str) -> list[dict]:
 
 
 def _advbench(path: Path) -> list[dict]:
-    import yaml
-
-    seeds = yaml.safe_load(path.read_text(encoding="utf-8"))["seeds"]
+    seeds = read_yaml(path).get("seeds")
+    if not isinstance(seeds, list):
+        raise config_error(path, "seeds", "expected a list of AdvBench seeds")
     return [{"id": f"advbench-{i:03d}", "prompt": s["value"].strip(),
              "category": (s.get("harm_categories") or [""])[0]} for i, s in enumerate(seeds)]
 

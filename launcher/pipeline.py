@@ -12,12 +12,13 @@ from typing import Any, Callable
 from buckle.launcher.pipeline_config import PipelineConfig, recipe_content, stage_recipe
 from buckle.launcher.steps import Step, StepContext, StepResult, run_steps
 
-Runner = Callable[[list[str], Path], None]
+Runner = Callable[..., None]  # run(argv, log_path, label): `buckle ARGV`, output to the log
 
 
 def build_steps(cfg: PipelineConfig, run: Runner) -> list[Step]:
     """The pipeline's steps: curate, align, attack, the defenses, their evals, the report."""
-    steps = [Step("curate", _curate(run), {"input": cfg.curate_input, "config": cfg.curate, "model": cfg.model})]
+    steps = [Step("curate", _curate(run), {"input": cfg.curate_input, "config": _given(cfg.curate),
+                                           "model": cfg.model})]
     start = "align" if cfg.align else None
     if cfg.align:
         steps.append(_train_step(cfg, run, "align", "align", None, {}))
@@ -55,6 +56,11 @@ def model_dir(result: StepResult) -> str:
     return str(result.dir / "run" / "model")
 
 
+def _given(section: Any) -> dict[str, Any]:
+    """The keys a section's YAML gave: what a step hashes and passes on (defaults stay the command's)."""
+    return section.model_dump(exclude_unset=True)
+
+
 def _write_yaml(path: Path, data: dict[str, Any]) -> Path:
     import yaml
 
@@ -66,8 +72,8 @@ def _curate(run: Runner) -> Callable[[StepContext], dict]:
     def fn(ctx: StepContext) -> dict:
         conf = _write_yaml(ctx.out / "curate.yaml", {**ctx.params["config"], "model": ctx.params["model"]})
         out = ctx.out / "run"
-        run(["curate", "--config", str(conf), "--input", ctx.params["input"], "--output", str(out),
-             "--no-progress"], ctx.out / "log.txt")
+        run(["curate", "--config", str(conf), "--input", ctx.params["input"], "--output", str(out)],
+            ctx.out / "log.txt", ctx.label)
         return _manifest_counts(out)
     return fn
 
@@ -92,7 +98,7 @@ def _train_step(cfg: PipelineConfig, run: Runner, name: str, stage: str, model_f
         spec = cfg.stages[stage]
         argv = ["train", "--config", str(conf), "--nproc", str(spec.nproc), "--launcher", spec.launcher]
         argv += ["--resume"] if (out / "checkpoints").exists() else []  # a crashed step continues
-        run(argv, ctx.out / "log.txt")
+        run(argv, ctx.out / "log.txt", ctx.label)
         metrics = json.loads((out / "metrics.json").read_text())
         return {k: metrics.get(k) for k in ("examples", "steps", "tokens", "initial_loss", "final_loss",
                                             "train_s", "tokens_per_s")}
@@ -100,14 +106,14 @@ def _train_step(cfg: PipelineConfig, run: Runner, name: str, stage: str, model_f
 
 
 def _eval_step(cfg: PipelineConfig, run: Runner, label: str, model_from: str | None) -> Step:
-    params = {"eval": cfg.eval, "label": label, "model_from": model_from, "base_model": cfg.model}
+    params = {"eval": _given(cfg.eval), "label": label, "model_from": model_from, "base_model": cfg.model}
 
     def fn(ctx: StepContext) -> dict:
         model = model_dir(ctx.deps[model_from]) if model_from else cfg.model
-        conf = _write_yaml(ctx.out / "eval.yaml", dict(cfg.eval))
+        conf = _write_yaml(ctx.out / "eval.yaml", ctx.params["eval"])
         out = ctx.out / "run"
-        run(["eval", "--config", str(conf), "--model", model, "--output", str(out), "--label", label,
-             "--no-progress"], ctx.out / "log.txt")
+        run(["eval", "--config", str(conf), "--model", model, "--output", str(out), "--label", label],
+            ctx.out / "log.txt", ctx.label)
         return json.loads((out / "summary.json").read_text())
     return Step(f"eval-{label}", fn, params, [model_from] if model_from else [])
 
@@ -115,7 +121,7 @@ def _eval_step(cfg: PipelineConfig, run: Runner, label: str, model_from: str | N
 def _report(run: Runner) -> Callable[[StepContext], dict]:
     def fn(ctx: StepContext) -> dict:
         dirs = [str(ctx.deps[f"eval-{x}"].dir / "run") for x in ctx.params["labels"]]
-        run(["report", *dirs, "--output", str(ctx.out / "run")], ctx.out / "log.txt")
+        run(["report", *dirs, "--output", str(ctx.out / "run")], ctx.out / "log.txt", ctx.label)
         return {"runs": len(dirs), "labels": ctx.params["labels"]}
     return fn
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from buckle.curation.config import CurateConfig
+from buckle.eval.config import EvalConfig
 
 DEFENSES = ("pre", "during", "post")
 _HERE = Path(__file__).resolve().parent / "pipelines"
@@ -21,8 +24,33 @@ class StageSpec(BaseModel):
     launcher: Literal["torchrun", "deepspeed"] = "torchrun"
 
 
+def _set_by_pipeline(value: Any) -> Any:
+    """A key the pipeline fills in itself: giving it in the section is an error naming it."""
+    if value is not None:
+        raise ValueError("set by the pipeline itself; remove it from this section")
+    return value
+
+
+class CurateSection(CurateConfig):
+    """The `curate:` section: CurateConfig keys but model (the pipeline's top-level `model`)."""
+
+    model: Optional[str] = Field(None, description="set by the pipeline: its top-level model")
+
+    check_model = field_validator("model")(_set_by_pipeline)
+
+
+class EvalSection(EvalConfig):
+    """The `eval:` section: EvalConfig keys but model, output and label (set per evaluated model)."""
+
+    model: Optional[str] = Field(None, description="set by the pipeline: the step's model")
+    output: Optional[str] = Field(None, description="set by the pipeline: the step's directory")
+    label: Optional[str] = Field(None, description="set by the pipeline: the evaluated stage")
+
+    check_set = field_validator("model", "output", "label")(_set_by_pipeline)
+
+
 class PipelineConfig(BaseModel):
-    """The every-stage pipeline; each section is validated by its command's own config."""
+    """The every-stage pipeline; the curate and eval sections are their commands' configs."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -30,35 +58,31 @@ class PipelineConfig(BaseModel):
     model: str = "embedded"
     align: bool = Field(True, description="run the align stage first (base model lacks safety alignment)")
     curate_input: str = "commonsense-train"
-    curate: dict[str, Any] = Field(default_factory=dict, description="CurateConfig keys")
+    curate: CurateSection = Field(default_factory=CurateSection, description="CurateConfig keys but model")
     stages: dict[str, StageSpec]
     defenses: list[str] = Field(default_factory=lambda: list(DEFENSES))
-    eval: dict[str, Any] = Field(default_factory=dict, description="EvalConfig keys but model/output")
+    eval: EvalSection = Field(description="EvalConfig keys but model, output and label")
     eval_base: bool = Field(True, description="also evaluate the model as given (before align)")
     profile: Optional[str] = Field(None, description="cluster profile to submit steps to; None: run here")
 
 
 def shipped() -> list[str]:
     """Names of the shipped pipelines."""
-    return sorted(p.stem for p in _HERE.glob("*.yaml"))
+    from buckle.core.shipped import shipped_names
+
+    return shipped_names([_HERE], ".yaml")
 
 
 def resolve(name_or_path: str) -> Path:
     """The YAML of a shipped pipeline name, or an existing file."""
-    if (_HERE / f"{name_or_path}.yaml").is_file():
-        return _HERE / f"{name_or_path}.yaml"
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    raise FileNotFoundError(f"pipeline '{name_or_path}' not found; shipped: {', '.join(shipped())}")
+    from buckle.core.shipped import resolve_shipped
+
+    return resolve_shipped(name_or_path, _HERE, ".yaml", "pipeline")
 
 
 def validate_sections(cfg: PipelineConfig) -> None:
-    """Check every section against its command's config before anything runs."""
-    from buckle.curation.config import CurateConfig
-    from buckle.eval.config import EvalConfig
-    from buckle.launcher.configs import ConfigError, format_validation_error
-    from pydantic import ValidationError
+    """Check what loading cannot (stages present, known defenses, each stage's recipe) before anything runs."""
+    from buckle.launcher.configs import ConfigError
 
     needed = (["align"] if cfg.align else []) + ["attack"] + list(cfg.defenses)
     missing = [s for s in needed if s not in cfg.stages]
@@ -67,13 +91,6 @@ def validate_sections(cfg: PipelineConfig) -> None:
     bad = [d for d in cfg.defenses if d not in DEFENSES]
     if bad:
         raise ConfigError(f"config error: defenses: unknown stage '{bad[0]}'; known: {', '.join(DEFENSES)}")
-    checks = [("curate", CurateConfig, cfg.curate),
-              ("eval", EvalConfig, {**cfg.eval, "model": "m", "output": "o"})]
-    for section, cls, data in checks:
-        try:
-            cls.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(exc).replace("config error: ", f"config error: {section}.")) from None
     for name in needed:
         stage_recipe(cfg, name, model="m", output="o", sources={})
 

@@ -40,11 +40,12 @@ class StepResult:
 
 @dataclass
 class StepContext:
-    """What a step function sees: its output dir, params and finished deps."""
+    """What a step function sees: its output dir, params, finished deps and its label, e.g. `[3/14] align`."""
 
     out: Path
     params: dict[str, Any]
     deps: dict[str, StepResult]
+    label: str = ""
 
 
 def step_key(step: Step, dep_keys: dict[str, str]) -> str:
@@ -88,26 +89,29 @@ def run_steps(steps: list[Step], root: Path, only: set[str] | None = None,
         log: where progress lines go.
     """
     results: dict[str, StepResult] = {}
-    for step in order_steps(steps):
+    ordered = order_steps(steps)
+    width = max(len(s.name) for s in ordered) if ordered else 0
+    for i, step in enumerate(ordered, 1):
         key = step_key(step, {d: results[d].key for d in step.deps})
         out = root / "steps" / f"{step.name}-{key}"
         done = out / "done.json"
+        label = f"[{i}/{len(ordered)}] {step.name:{width}s}"
         if done.exists():
             info = json.loads(done.read_text())
             results[step.name] = StepResult(step.name, key, out, info["metrics"], True, info["wall_s"])
-            log(f"[cached] {step.name} ({out.name})")
+            log(f"{label}  cached ({out.name})")
             continue
         if only is not None and step.name not in only:
             raise RuntimeError(f"step '{step.name}' is not done yet; run it first")
-        log(f"[run]    {step.name} ({out.name})")
+        log(f"{label}  running ({out.name})")
         out.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        metrics = step.fn(StepContext(out, step.params, {d: results[d] for d in step.deps})) or {}
+        metrics = step.fn(StepContext(out, step.params, {d: results[d] for d in step.deps}, label)) or {}
         wall = round(time.time() - t0, 2)
         done.write_text(json.dumps({"key": key, "params": step.params, "metrics": metrics,
                                     "wall_s": wall}, indent=2, default=str))
         results[step.name] = StepResult(step.name, key, out, metrics, False, wall)
-        log(f"[done]   {step.name} in {wall:.1f}s")
+        log(f"{label}  done in {wall:.1f}s")
     _write_index(root, results)
     return results
 

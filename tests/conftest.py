@@ -41,3 +41,20 @@ def embedded_model_dir() -> Path:
     from buckle.launcher.models import embedded_model_dir as resolve
 
     return resolve()
+
+
+@pytest.fixture(scope="module")
+def ray_two_nodes():
+    """Two `ray start` nodes on this machine, 2 CPUs each: the head has resource node_a, the
+    other node_b. Stopped (by pid) after the module."""
+    from buckle.core.devclusters.ray import LocalCluster
+
+    cluster = LocalCluster()
+    try:
+        cluster.start_head(num_cpus=2, resources={"node_a": 1})
+        cluster.add_node(num_cpus=2, resources={"node_b": 1})
+        cluster.wait_for_nodes(2)
+        yield cluster
+    finally:
+        cluster.stop()
+    assert not cluster.pids(), "cluster processes left behind"

@@ -47,3 +47,18 @@ def build_tiny_model(out: str | Path, seed: int = 0, layers: int = 2, hidden: in
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def widen_context(model_dir: str | Path, out: str | Path, tokens: int = 2048) -> Path:
+    """Copy a model dir with a `tokens`-long context: room for curation's revision prompts
+    (the byte-level tokenizer makes long prompts)."""
+    import json
+    import shutil
+
+    out = Path(out)
+    shutil.copytree(model_dir, out, dirs_exist_ok=True)
+    for name, key in (("config.json", "max_position_embeddings"), ("tokenizer_config.json", "model_max_length")):
+        data = json.loads((out / name).read_text())
+        data[key] = tokens
+        (out / name).write_text(json.dumps(data))
+    return out

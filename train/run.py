@@ -82,13 +82,16 @@ def prepare(cfg: TrainConfig, world: int | None = None) -> tuple[Any, list[dict]
     return tok, examples, counts
 
 
-def train(cfg: TrainConfig, callbacks: list | None = None, prepared: tuple | None = None) -> dict:
+def train(cfg: TrainConfig, callbacks: list | None = None, prepared: tuple | None = None,
+          wrap: Any = None, resume_from: str | None = None) -> dict:
     """Fine-tune one stage and save the model under OUTPUT/model (or OUTPUT/adapter).
 
     Args:
         cfg: the recipe, with model and data as paths or ids.
         callbacks: extra `transformers.TrainerCallback`s.
         prepared: what `prepare(cfg)` returned, if the caller already checked the inputs.
+        wrap: applied to the built Trainer (Ray Train's `prepare_trainer`).
+        resume_from: a checkpoint to resume from (Ray Train's), instead of the newest one.
 
     Returns:
         Metrics: stage, examples, counts, steps, initial_loss, final_loss, tokens,
@@ -98,7 +101,7 @@ def train(cfg: TrainConfig, callbacks: list | None = None, prepared: tuple | Non
 
     t0 = time.perf_counter()
     tok, examples, counts = prepared or prepare(cfg)
-    metrics = fit(cfg, tok, examples, callbacks)
+    metrics = fit(cfg, tok, examples, callbacks, wrap=wrap, resume_from=resume_from)
     history = metrics.pop("log_history")
     metrics.update(stage=cfg.stage, examples=len(examples), counts=counts,
                    output_dir=str(cfg.output_dir), wall_s=round(time.perf_counter() - t0, 3))
@@ -111,19 +114,14 @@ def train(cfg: TrainConfig, callbacks: list | None = None, prepared: tuple | Non
 
 
 def load_recipe(path: str | Path) -> TrainConfig:
-    """A TrainConfig from a YAML or JSON file (no name resolution)."""
-    import yaml
-    from pydantic import ValidationError
+    """A TrainConfig from a YAML or JSON file (no name resolution).
 
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FileNotFoundError(f"recipe '{path}': {exc.strerror}") from None
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as exc:
-        errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"recipe '{path}': {errs}") from None
+    Raises:
+        ConfigError: a missing or unreadable file, or a bad key (`config error in FILE: key: message`).
+    """
+    from buckle.core.config import load_config
+
+    return load_config(TrainConfig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

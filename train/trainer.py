@@ -5,8 +5,8 @@ launcher: it reads RANK/WORLD_SIZE from the environment and nothing else.
 """
 from __future__ import annotations
 
+import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from buckle.core.procs import free_port  # noqa: F401  (MASTER_PORT; train.launch imports it from here)
 from buckle.train.data import ListDataset, PadCollator
 
 
@@ -25,13 +26,6 @@ def world_size() -> int:
 def rank() -> int:
     """This process's global rank (0 without a launcher)."""
     return int(os.environ.get("RANK", "0"))
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago (for a process group's rendezvous)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def has_cuda() -> bool:
@@ -103,7 +97,9 @@ def training_args(cfg: Any, out: Path, ds_config: str | None) -> Any:
         seed=cfg.seed, data_seed=cfg.seed, bf16=use_bf16(cfg.bf16), use_cpu=cpu,
         deepspeed=ds_config, ddp_backend="gloo" if cpu and world_size() > 1 else None,
         report_to="none", remove_unused_columns=False, dataloader_num_workers=0,
-        include_num_input_tokens_seen="non_padding", disable_tqdm=not sys.stderr.isatty(),
+        include_num_input_tokens_seen="non_padding",
+        # BUCKLE_PROGRESS: `buckle pipeline` reads the bar from the step's log
+        disable_tqdm=not (sys.stderr.isatty() or os.environ.get("BUCKLE_PROGRESS") == "1"),
         save_only_model=False)
 
 
@@ -140,19 +136,31 @@ class Meter(TrainerCallback):
         self.tokens = (state.num_input_tokens_seen or 0) - self.tokens0
 
 
-def fit(cfg: Any, tok: Any, examples: list[dict], callbacks: list | None = None) -> dict:
+def fit(cfg: Any, tok: Any, examples: list[dict], callbacks: list | None = None,
+        wrap: Any = None, resume_from: str | None = None) -> dict:
     """Train on encoded examples and save the final model under OUTPUT/model.
 
+    Args:
+        wrap: applied to the built Trainer (Ray Train's `prepare_trainer`).
+        resume_from: a checkpoint to resume from (Ray's); else the newest under
+            OUTPUT/checkpoints when the recipe says resume.
+
     Returns:
-        steps, initial/final loss, tokens, tokens_per_s, train_s, model_dir, world_size.
+        steps, initial/final loss, tokens, tokens_per_s, train_s, model_dir, world_size,
+        resized (the world-size change of a resume, or None).
     """
     from transformers import Trainer
 
     from buckle.train.deepspeed import resolve
+    from buckle.train.resize import WorldRecord, prepare_resume
 
     out = Path(cfg.output_dir)
     ds_config = str(resolve(cfg.deepspeed)) if cfg.deepspeed else None
     init_distributed(bool(ds_config))
+    resume = resume_from or (last_checkpoint(out / "checkpoints") if cfg.resume else None)
+    load_from, resized = resume, None
+    if resume:  # another world size: keep the global batch, load ZeRO state as universal
+        load_from, cfg, ds_config, resized = prepare_resume(resume, cfg, ds_config, world_size(), rank())
     args = training_args(cfg, out, ds_config)  # before the model: ZeRO-3 partitions at load
     model = load_model(cfg, args.bf16, ds_config)
     log = out / "logs" / f"examples-rank{rank()}.jsonl" if cfg.log_examples else None
@@ -160,18 +168,21 @@ def fit(cfg: Any, tok: Any, examples: list[dict], callbacks: list | None = None)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.unlink(missing_ok=True)
     meter = Meter()
+    stage = json.loads(Path(ds_config).read_text()).get("zero_optimization", {}).get("stage") if ds_config else None
+    record = WorldRecord(world_size(), rank(), stage)  # before callbacks that copy the checkpoint
     trainer = Trainer(model=model, args=args, train_dataset=ListDataset(examples),
                       data_collator=PadCollator(tok.pad_token_id, log), processing_class=tok,
-                      callbacks=[meter] + list(callbacks or []))
-    resume = last_checkpoint(out / "checkpoints") if cfg.resume else None
-    trainer.train(resume_from_checkpoint=resume)
+                      callbacks=[meter, record] + list(callbacks or []))
+    if wrap:
+        trainer = wrap(trainer)
+    trainer.train(resume_from_checkpoint=load_from)
     model_dir = save(trainer, cfg, tok, out)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {"steps": trainer.state.global_step, "initial_loss": losses[0] if losses else None,
             "final_loss": losses[-1] if losses else None, "tokens": int(meter.tokens),
             "tokens_per_s": meter.tokens / meter.seconds if meter.seconds else 0.0,
             "train_s": round(meter.seconds, 3), "model_dir": str(model_dir),
-            "resumed_from": resume, "world_size": world_size(), "zero_stage": zero_stage(trainer), "log_history": trainer.state.log_history}
+            "resumed_from": resume, "resized": resized, "grad_accum": cfg.grad_accum, "world_size": world_size(), "zero_stage": zero_stage(trainer), "log_history": trainer.state.log_history}
 
 
 def zero_stage(trainer: Any) -> int | None:

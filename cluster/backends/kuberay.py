@@ -3,12 +3,13 @@
 The manifest is written to the job dir (and applied with kubectl only when the
 profile says `apply: true`). Env vars reach the pods from a Kubernetes Secret by
 name (secretKeyRef), so no value is ever in the manifest. `nodes` is the number
-of GPU worker pods; the entrypoint runs on one of them with its GPUs (torchrun
+of GPU worker pods. `buckle train` runs as a Ray Train job over all of them
+(the entrypoint is its driver and takes no GPU; the run's output dir must be
+storage every pod mounts); other commands run on one pod with its GPUs (torchrun
 across them when there are several), and Ray-native commands use all workers.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import shlex
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from buckle.cluster.command import single_node_argv
+from buckle.cluster.command import is_ray_train, ray_entry_argv
 from buckle.cluster.profiles import Profile
 from buckle.cluster.spec import JobSpec, time_seconds
 
@@ -52,9 +53,8 @@ def _container(name: str, profile: Profile, spec: JobSpec, cpu: str, memory: str
 def manifest(spec: JobSpec, profile: Profile, job_id: str) -> dict:
     """The RayJob as a dict."""
     k = profile.kuberay
-    entry_argv = single_node_argv(dataclasses.replace(spec, nodes=1), profile)
-    job: dict = {"entrypoint": shlex.join(entry_argv), "entrypointNumCpus": spec.cpus_per_task}
-    if spec.gpus_per_node:
+    job: dict = {"entrypoint": shlex.join(ray_entry_argv(spec, profile)), "entrypointNumCpus": spec.cpus_per_task}
+    if spec.gpus_per_node and not is_ray_train(spec, profile):  # Ray Train's workers take the GPUs
         job["entrypointNumGpus"] = spec.gpus_per_node
     if k.working_dir:
         job["runtimeEnvYAML"] = yaml.safe_dump({"working_dir": k.working_dir})

@@ -3,7 +3,8 @@
 The token is sent as a bearer header and read, at each call, from the env var
 named in the profile (or RAY_AUTH_TOKEN_PATH / ~/.ray/auth_token); only that
 name is stored. Env var values reach the job through the runtime env and
-nowhere else.
+nowhere else. `buckle train` runs as a Ray Train job whose driver is the
+entrypoint (see `cluster.command.ray_entry_argv`); `nodes` > 1 is allowed.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import shlex
 from pathlib import Path
 from urllib.parse import urlparse
 
-from buckle.cluster.command import single_node_argv
+from buckle.cluster.command import is_ray_train, ray_entry_argv
 from buckle.cluster.profiles import Profile
 from buckle.cluster.spec import JobSpec
 
@@ -51,7 +52,7 @@ def read_token(token_env: str) -> str | None:
 
 
 def _entrypoint(spec: JobSpec, profile: Profile) -> str:
-    argv = shlex.join(single_node_argv(spec, profile))
+    argv = shlex.join(ray_entry_argv(spec, profile))
     if profile.ray.working_dir == "shared":  # same filesystem: run where the user submitted
         return f"cd {shlex.quote(str(Path(spec.workdir).resolve()))} && {argv}"
     return argv
@@ -68,7 +69,7 @@ def _runtime_env(spec: JobSpec, profile: Profile, with_values: bool) -> dict:
 
 def _resources(spec: JobSpec, profile: Profile) -> dict:
     out: dict = {"entrypoint_num_cpus": profile.ray.entrypoint_num_cpus}
-    if spec.gpus_per_node:
+    if spec.gpus_per_node and not is_ray_train(spec, profile):  # Ray Train's workers take the GPUs
         out["entrypoint_num_gpus"] = spec.gpus_per_node
     if profile.ray.entrypoint_resources:
         out["entrypoint_resources"] = dict(profile.ray.entrypoint_resources)

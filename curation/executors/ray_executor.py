@@ -1,12 +1,12 @@
-"""The Ray executor: the same steps as the local executor, on an actor pool, streaming.
+"""The Ray executor: the same steps and shard protocol as the local executor, on an actor pool.
 
-Pipeline: one read task per shard (curation.io.sharding) -> `map_batches` on a
+Pipeline: one read task per shard (curation.io.reader) -> `map_batches` on a
 pool of step actors (model loaded once per actor; one GPU each where the
 cluster has GPUs, else fractional CPUs so read tasks always find a slot) ->
-the driver streams results into curation.io.shard_sink, which writes each shard
+the driver streams results into curation.io.sink, which writes each shard
 once it is complete. Actors killed mid-run are restarted and their batches
 retried; retried rows replace, never add. A record whose step raises is
-quarantined with the error (the batch is rerun record by record).
+quarantined with the error (curation.executors.apply reruns the batch record by record).
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import os
 import resource
 from typing import Any
 
-from buckle.curation.config import CurateConfig
+from buckle.curation.executors.apply import make_step, process, quarantine_line, step_batch
+from buckle.curation.executors.base import Executor, Job
+from buckle.curation.io.reader import read_shard
 from buckle.curation.io.records import Columns
-from buckle.curation.executors.shard_runner import Run, columns_of, finish, process, quarantine_line, start, step_batch
-from buckle.curation.io.shard_reader import read_shard
 from buckle.curation.io.sharding import Shard
 
 BLOCK_FIELDS = ("shard", "n", "seq", "id", "where", "kind", "data", "rss_mb")
@@ -30,54 +30,29 @@ READ_CPUS = 0.1  # read tasks are light; they must never wait behind the actors
 ACTOR_START_S = 1800  # time for all actors to load the model (large models load slowly)
 
 
-def run_curate(cfg: CurateConfig, input_source: str, output_dir: str, model_path: str) -> dict:
-    """Curate every input record on Ray (same CurateStep as the local executor).
+class RayExecutor(Executor):
+    """Runs the step on a Ray actor pool (cfg.num_workers actors) and commits shards as they complete.
 
-    Args:
-        cfg: run config; ray_address, num_workers, shard_size (and cpus_per_worker) apply.
-        input_source: JSONL/Parquet file, directory of those, or a `datasets` id.
-        output_dir: output directory (OUTPUT/curated/part-*.parquet, quarantine.jsonl).
-        model_path: what `from_pretrained` loads, on every node.
-
-    Returns:
-        Counts: read, curated, quarantined, shards computed/skipped, rows/s, nodes.
+    Connects to cfg.ray_address, or starts a private local Ray for the run
+    (curation.executors.ray_cluster.ray_session).
     """
-    return run_step(cfg, input_source, output_dir, model_path, kind="curate")
+
+    name = "ray"
+
+    @property
+    def workers(self) -> int:
+        """Actors in the pool."""
+        return self.cfg.num_workers
+
+    def execute(self, job: Job) -> dict[str, Any]:
+        """Run every shard of the plan on the pool; returns where it ran and peak memory."""
+        from buckle.curation.executors.ray_cluster import ray_session
+
+        with ray_session(self.cfg.ray_address) as info:
+            return {"ray_address": info.address, **_run_pool(self.cfg, job, self.model_path)}
 
 
-def run_score(cfg: CurateConfig, input_source: str, output_dir: str, model_path: str) -> dict:
-    """Score perplexity of every input record on Ray (same ScoreStep as locally)."""
-    return run_step(cfg, input_source, output_dir, model_path, kind="score")
-
-
-def make_step(kind: str, cfg: CurateConfig, model_path: str) -> Any:
-    """Build the step of a kind (imported here so workers load only what they run)."""
-    if kind == "score":
-        from buckle.curation.method.score import ScoreStep
-
-        return ScoreStep(cfg, model_path)
-    from buckle.curation.method.steps import CurateStep
-
-    return CurateStep(cfg, model_path)
-
-
-def run_step(cfg: CurateConfig, source: str, output_dir: str, model_path: str, kind: str) -> dict:
-    """Plan shards, run the step on a Ray actor pool, write shards as they complete."""
-    from buckle.curation.executors.ray_cluster import ray_session
-
-    run = start(cfg, source, output_dir, kind, f"{kind} (ray)")
-    extra: dict[str, Any] = {"executor": "ray", "workers": cfg.num_workers}
-    if run.plan.shards:
-        with ray_session(cfg.ray_address) as info:
-            extra["ray_address"] = info.address
-            extra.update(_run_pool(cfg, run, model_path))
-    counts = finish(run, **extra)
-    if counts["shards_unfinished"]:
-        raise RuntimeError(f"{counts['shards_unfinished']} shards did not finish; rerun to resume")
-    return counts
-
-
-def _run_pool(cfg: CurateConfig, run: Run, model_path: str) -> dict:
+def _run_pool(cfg: Any, job: Job, model_path: str) -> dict:
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
@@ -89,21 +64,20 @@ def _run_pool(cfg: CurateConfig, run: Run, model_path: str) -> dict:
     # cannot be placed fails with a clear timeout instead of waiting forever
     ctx.wait_for_min_actors_s = ACTOR_START_S
     res = worker_resources(cfg.num_workers, ray.nodes(), cfg.cpus_per_worker)
-    skip_ref = ray.put(run.skip_ids) if run.skip_ids else None
-    source = _shard_source(run.plan.shards, columns_of(cfg), skip_ref)
+    source = _shard_source(job.plan.shards, job.cols)
     ds = ray.data.read_datasource(source, num_cpus=READ_CPUS)
     # Ray Data restarts dead pool actors and retries their batches (max_restarts and
     # max_task_retries default to -1 for actor pools); the sink makes retries idempotent.
     ds = ds.map_batches(
-        _worker_class(run.kind, cfg, model_path, res.pop("threads")),
-        batch_size=step_batch(cfg, run.kind), batch_format="pyarrow",
+        _worker_class(job.kind, cfg, model_path, res.pop("threads")),
+        batch_size=step_batch(cfg, job.kind), batch_format="pyarrow",
         compute=ActorPoolStrategy(size=cfg.num_workers), **res)
     peak = 0.0
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             for row in batch.to_pylist():
                 payload = json.loads(row["data"]) if row["kind"] == "ok" else row["data"]
-                run.sink.add(row["shard"], row["n"], row["seq"], row["kind"], payload)
+                job.sink.add(row["shard"], row["n"], row["seq"], row["kind"], payload)
                 peak = max(peak, row["rss_mb"] or 0.0)
     except Exception as exc:  # Ray's errors carry whole remote tracebacks: keep the last line
         last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:500]
@@ -111,8 +85,8 @@ def _run_pool(cfg: CurateConfig, run: Run, model_path: str) -> dict:
                            "rerun the same command to resume") from exc
     custom = {n["NodeID"]: sorted(k for k in n.get("Resources", {}) if k not in _STANDARD
                                   and not k.startswith("node:")) for n in ray.nodes()}
-    return {"worker_peak_rss_mb": round(peak, 1), "rows_by_node": dict(run.sink.by_node),
-            "node_resources": {node: custom.get(node, []) for node in run.sink.by_node},
+    return {"worker_peak_rss_mb": round(peak, 1), "rows_by_node": dict(job.sink.by_node),
+            "node_resources": {node: custom.get(node, []) for node in job.sink.by_node},
             "cpus_per_worker": res.get("num_cpus"), "gpus_per_worker": res.get("num_gpus", 0)}
 
 
@@ -141,7 +115,7 @@ def worker_resources(workers: int, nodes: list[dict], cpus: float | None = None)
     return {"num_cpus": cpus, "threads": max(1, int(cpus))}
 
 
-def _shard_source(shards: list[Shard], cols: Columns, skip_ref: Any) -> Any:
+def _shard_source(shards: list[Shard], cols: Columns) -> Any:
     """A Ray Data datasource with one read task per shard."""
     from ray.data import Datasource
     from ray.data.block import BlockMetadata
@@ -152,7 +126,7 @@ def _shard_source(shards: list[Shard], cols: Columns, skip_ref: Any) -> Any:
             return sum(s.rows for s in shards) * 1024
 
         def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None):
-            return [ReadTask(functools.partial(_read_block, s, cols, skip_ref),
+            return [ReadTask(functools.partial(_read_block, s, cols),
                              BlockMetadata(num_rows=s.rows, size_bytes=s.rows * 1024,
                                            exec_stats=None, input_files=None))
                     for s in shards]
@@ -160,23 +134,16 @@ def _shard_source(shards: list[Shard], cols: Columns, skip_ref: Any) -> Any:
     return ShardDatasource()
 
 
-def _read_block(shard: Shard, cols: Columns, skip_ref: Any) -> list:
+def _read_block(shard: Shard, cols: Columns) -> list:
     import pyarrow as pa
 
     items = read_shard(shard, cols)
-    if skip_ref is not None:
-        import ray
-
-        skip = ray.get(skip_ref)
-        items = [(w, "skip" if isinstance(it, dict) and it["id"] in skip else it) for w, it in items]
     rows = []
     for seq, (where, item) in enumerate(items):
         ok = isinstance(item, dict)
-        kind = "ok" if ok else ("skip" if item == "skip" else "bad")
         rows.append({"shard": shard.key, "n": len(items), "seq": seq, "id": item["id"] if ok else None,
-                     "where": where, "kind": kind, "rss_mb": None,
-                     "data": json.dumps(item) if ok else ("" if kind == "skip" else
-                                                          quarantine_line(shard.key, where, item))})
+                     "where": where, "kind": "ok" if ok else "bad", "rss_mb": None,
+                     "data": json.dumps(item) if ok else quarantine_line(shard.key, where, item)})
     if not rows:  # a shard of unicode-blank lines: one sentinel so it still completes
         rows.append({"shard": shard.key, "n": 1, "seq": 0, "id": None, "where": "",
                      "kind": "empty", "data": "", "rss_mb": None})
@@ -191,7 +158,7 @@ def _block_schema():
     return pa.schema([(f, types.get(f, pa.string())) for f in BLOCK_FIELDS])
 
 
-def _worker_class(kind: str, cfg: CurateConfig, model_path: str, threads: int) -> type:
+def _worker_class(kind: str, cfg: Any, model_path: str, threads: int) -> type:
     """The actor class with its arguments bound (shipped with the class, so an actor
     restart never depends on constructor arguments kept in the object store)."""
 
@@ -205,7 +172,7 @@ def _worker_class(kind: str, cfg: CurateConfig, model_path: str, threads: int) -
 class _StepWorker:
     """An actor holding one step (and its model) for its whole life."""
 
-    def __init__(self, kind: str, cfg: CurateConfig, model_path: str, threads: int):
+    def __init__(self, kind: str, cfg: Any, model_path: str, threads: int):
         import ray
         import torch
 

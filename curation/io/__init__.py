@@ -1,1 +1,1 @@
-"""Curation I/O: records and their on-disk schema, readers, shards and the sink that writes them once."""
+"""Curation I/O: records and their on-disk schema, the reader, shards, the sink that writes them once, summaries."""

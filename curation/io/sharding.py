@@ -2,7 +2,7 @@
 
 A shard is named by its file id and range, e.g. `3fa1c09e-0000000064-0000000128`
 (lines 64..127 of one file). Finished ranges are read back from the output
-(see curation.io.shard_sink) and the planner cuts new shards only from the gaps
+(see curation.io.sink) and the planner cuts new shards only from the gaps
 between them, so a rerun never recomputes or duplicates a finished range,
 even with another shard size or limit. Planning streams over the input once
 and keeps only shard boundaries (memory grows with shards, not rows).
@@ -13,6 +13,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
+
+from buckle.curation.io.reader import input_files, load_dataset
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,6 @@ def file_id(name: str) -> str:
 
 def input_units(source: str) -> list[tuple[str, str, str]]:
     """(fid, path, format) of every input file of a source, or of the dataset id."""
-    from buckle.curation.io.readers import input_files
-
     files = input_files(source)
     if not files:
         return [(file_id(source), source, "dataset")]
@@ -75,7 +75,7 @@ def plan_shards(source: str, shard_size: int, limit: int | None = None,
     """Cut the input into shards of `shard_size` rows, skipping finished ranges.
 
     Args:
-        source: file, directory or dataset id (as for curation.io.readers).
+        source: file, directory or dataset id (see curation.io.reader.input_files).
         shard_size: rows (non-blank lines) per shard.
         limit: use only the first `limit` rows of the input (finished ones count).
         done: keys of shards already written.
@@ -165,6 +165,4 @@ def _table_rows(path: str, fmt: str) -> int:
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
-    from buckle.curation.io.shard_reader import load_dataset
-
     return len(load_dataset(path))

@@ -1,22 +1,51 @@
-"""Run summaries: the counts every executor reports and the table `buckle curate` prints."""
+"""Run summaries: the numbers every executor reports and the table `buckle curate` prints."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Iterable
 
 
 def curated_stats(rows: Iterable[dict]) -> dict[str, Any]:
-    """Texts, mean perplexity before/after, improved count and acceptance rate of curated rows."""
-    rows = list(rows)
-    n = len(rows)
-    improved = sum(1 for r in rows if r.get("improved"))
+    """Texts, mean perplexity before/after, improved count and acceptance rate of curated rows
+    (one pass, so it streams over any number of rows)."""
+    n = improved = 0
+    sums = {"ppl_before": [0.0, 0], "ppl_after": [0.0, 0]}
+    for row in rows:
+        n += 1
+        improved += bool(row.get("improved"))
+        for key, acc in sums.items():
+            value = row.get(key)
+            if value is not None and not math.isnan(value):
+                acc[0] += value
+                acc[1] += 1
 
     def mean(key: str) -> float:
-        vals = [r[key] for r in rows if r.get(key) is not None and not math.isnan(r[key])]
-        return sum(vals) / len(vals) if vals else math.nan
+        total, count = sums[key]
+        return total / count if count else math.nan
 
     return {"texts": n, "improved": improved, "acceptance_rate": improved / n if n else 0.0,
             "mean_ppl_before": mean("ppl_before"), "mean_ppl_after": mean("ppl_after")}
+
+
+def output_stats(output_dir: str | Path, kind: str) -> dict[str, Any]:
+    """The summary numbers over every part of an output, read a few columns at a time.
+
+    Args:
+        output_dir: the run's output directory.
+        kind: "curated" (curated_stats) or "scored" (mean_perplexity).
+    """
+    import pyarrow.parquet as pq
+
+    from buckle.curation.io.store import part_files
+
+    names = ["perplexity"] if kind == "scored" else ["improved", "ppl_before", "ppl_after"]
+    rows = (row for part in part_files(output_dir, kind)
+            for row in pq.read_table(part, columns=names).to_pylist())
+    if kind == "curated":
+        return curated_stats(rows)
+    ppl = [r["perplexity"] for r in rows if r["perplexity"] is not None and math.isfinite(r["perplexity"])]
+    return {"mean_perplexity": sum(ppl) / len(ppl) if ppl else None}
 
 
 def format_summary(result: dict[str, Any]) -> str:

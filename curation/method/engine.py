@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from buckle.curation.method.lm import perplexities, prompt_ids, response_ids
+from buckle.curation.method.lm import context_length, perplexities, prompt_ids, response_ids
 
 MIN_BUDGET = 8  # a row with fewer new tokens left than this is not worth sampling
 
@@ -21,8 +21,7 @@ class LMEngine:
             seed: base seed; each sampling call uses the next one.
         """
         self.model, self.tok = model, tok
-        context = getattr(model.config, "max_position_embeddings", None) or 2048
-        self.max_length = min(max_length, context) if max_length else context
+        self.max_length = context_length(model.config, tok, max_length)
         self.gen_batch_size, self.score_batch_size = gen_batch_size, score_batch_size
         self.seed, self.calls = seed, 0
         eos = {tok.eos_token_id} | _as_set(getattr(model.generation_config, "eos_token_id", None))

@@ -1,40 +1,25 @@
 """Helpfulness judges: the 4-rubric score (relevance, clarity, comprehensiveness, usefulness, each 0-5).
 
-`EndpointJudge` asks any OpenAI-compatible chat-completions server (stdlib
-urllib, retries with backoff, a few requests in flight). `OfflineJudge` scores
-the same rubrics from text statistics on CPU: no model, no network, fully
-deterministic; it is a proxy, so use an endpoint judge for real studies.
-A judge's helpfulness is the mean of the four rubric scores.
+`EndpointJudge` asks any OpenAI-compatible chat-completions server through the
+shared client (retries with backoff, Retry-After, a rate limit, a few requests
+in flight) with the shared rubric prompt, the one the evaluation report uses.
+`OfflineJudge` scores the same rubrics from text statistics on CPU: no model,
+no network, fully deterministic; it is a proxy, so use an endpoint judge for
+real studies. A judge's helpfulness is the mean of the four rubric scores.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, Sequence
 
+from buckle.core.openai_client import ChatClient, api_key_from_env
+from buckle.core.rubric import CRITERIA as RUBRICS
+from buckle.core.rubric import helpfulness_messages, parse_helpfulness
+from buckle.core.rubric import mean_helpfulness as mean_rubric
 from buckle.curation.method.scorers import readability, words
 
-RUBRICS = ("relevance", "clarity", "comprehensiveness", "usefulness")
-JUDGE_PROMPT = """You are grading how helpful a response is to an instruction.
-Score each rubric from 0 (worst) to 5 (best):
-- relevance: does the response address the instruction?
-- clarity: is it clear, well organised and easy to read?
-- comprehensiveness: does it cover what the instruction needs?
-- usefulness: would it actually help the person who asked?
-
-Instruction:
-{instruction}
-
-Response:
-{response}
-
-Reply with only a JSON object, for example:
-{{"relevance": 4, "clarity": 5, "comprehensiveness": 3, "usefulness": 4}}"""
+__all__ = ["RUBRICS", "EndpointJudge", "HelpfulnessJudge", "OfflineJudge", "make_judge", "mean_rubric"]
 
 
 class HelpfulnessJudge(Protocol):
@@ -46,92 +31,67 @@ class HelpfulnessJudge(Protocol):
         """Helpfulness of each response, in order."""
 
 
-def mean_rubric(scores: dict[str, float]) -> float:
-    """The mean of the four rubric scores."""
-    return sum(scores[r] for r in RUBRICS) / len(RUBRICS)
-
-
-def parse_rubrics(text: str) -> dict[str, float]:
-    """Rubric scores from a judge's reply: a JSON object, or `name: number` lines.
-
-    Raises:
-        ValueError: when any rubric is missing.
-    """
-    found: dict[str, float] = {}
-    match = re.search(r"\{.*?\}", text, re.DOTALL)
-    if match:
-        try:
-            obj = json.loads(match.group(0))
-            found = {k.lower(): float(v) for k, v in obj.items() if k.lower() in RUBRICS}
-        except (ValueError, TypeError, AttributeError):
-            found = {}
-    for name in RUBRICS:
-        if name not in found:
-            m = re.search(rf"{name}\W{{0,4}}(\d+(?:\.\d+)?)", text, re.IGNORECASE)
-            if m:
-                found[name] = float(m.group(1))
-    missing = [r for r in RUBRICS if r not in found]
-    if missing:
-        raise ValueError(f"judge reply lacks {', '.join(missing)}: {text[:200]!r}")
-    return {r: min(5.0, max(0.0, found[r])) for r in RUBRICS}
-
-
 class EndpointJudge:
-    """The 4-rubric prompt sent to an OpenAI-compatible `/chat/completions` endpoint."""
+    """The shared rubric prompt sent to an OpenAI-compatible `/chat/completions` endpoint."""
 
     name = "openai"
 
     def __init__(self, url: str, model: str, api_key: str | None = None, timeout: float = 60.0,
-                 retries: int = 3, workers: int = 4, backoff: float = 1.0):
+                 retries: int = 3, workers: int = 4, backoff: float = 1.0, rate_limit: float | None = None):
         """Args:
             url: base URL, e.g. http://host:8000/v1 (`/chat/completions` is appended).
             model: the model name the server expects.
             api_key: sent as a Bearer token when given.
             timeout: seconds per request.
-            retries: extra attempts after a failed request or unreadable reply.
+            retries: extra attempts after a failed request, and again after an unreadable reply.
             workers: requests in flight at once.
-            backoff: seconds before the first retry; doubles each time.
+            backoff: seconds before the first retry; doubles each time (a Retry-After wins).
+            rate_limit: requests per second; None: no limit.
         """
-        base = url.rstrip("/")
-        self.endpoint = base if base.endswith("/chat/completions") else base + "/chat/completions"
-        self.model, self.api_key, self.timeout = model, api_key, timeout
-        self.retries, self.workers, self.backoff = retries, workers, backoff
+        self.client = ChatClient(url, model, api_key, timeout_s=timeout, max_retries=retries,
+                                 backoff_s=backoff, rate_limit=rate_limit, concurrency=workers)
+        self.endpoint, self.retries = self.client.url, retries
         self._cache: dict[tuple[str, str], float] = {}
 
     def rubrics(self, instruction: str, response: str) -> dict[str, float]:
-        """Ask the endpoint for one response's rubric scores, retrying on failure."""
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                return parse_rubrics(self._ask(JUDGE_PROMPT.format(instruction=instruction, response=response)))
-            except urllib.error.HTTPError as exc:
-                last = exc
-                if exc.code < 500 and exc.code != 429:
-                    break  # a client error will not go away by asking again
-            except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError, KeyError) as exc:
-                last = exc
-        raise RuntimeError(f"helpfulness judge at {self.endpoint} failed: {last}")
+        """Ask the endpoint for one response's rubric scores."""
+        return self._rubrics_many(instruction, [response])[response]
 
     def score(self, instruction: str, responses: Sequence[str]) -> list[float]:
-        """Helpfulness of each response (cached per text)."""
+        """Helpfulness of each response (cached per text).
+
+        Raises:
+            RuntimeError: the endpoint failed, or kept giving replies without the four scores.
+        """
         todo = [r for r in dict.fromkeys(responses) if (instruction, r) not in self._cache]
-        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(todo) or 1))) as pool:
-            for resp, scores in zip(todo, pool.map(lambda r: self.rubrics(instruction, r), todo)):
-                self._cache[(instruction, resp)] = mean_rubric(scores)
+        for resp, scores in self._rubrics_many(instruction, todo).items():
+            self._cache[(instruction, resp)] = mean_rubric(scores)
         return [self._cache[(instruction, r)] for r in responses]
 
-    def _ask(self, prompt: str) -> str:
-        body = json.dumps({"model": self.model, "temperature": 0.0, "max_tokens": 100,
-                           "messages": [{"role": "user", "content": prompt}]}).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(self.endpoint, data=body, headers=headers, method="POST")
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-            reply = json.loads(resp.read().decode("utf-8"))
-        return reply["choices"][0]["message"]["content"]
+    def _rubrics_many(self, instruction: str, responses: list[str]) -> dict[str, dict[str, float]]:
+        # the client retries transport failures; an unreadable reply is asked again here
+        done: dict[str, dict[str, float]] = {}
+        pending, last = list(responses), ""
+        for attempt in range(self.retries + 1):
+            if not pending:
+                break
+            if attempt:
+                time.sleep(self.client.delay(attempt))
+            replies = self.client.complete_many([helpfulness_messages(instruction, r) for r in pending])
+            retry = []
+            for resp, reply in zip(pending, replies):
+                if isinstance(reply, Exception):
+                    raise RuntimeError(f"helpfulness judge at {self.endpoint} failed: {reply}") from None
+                scores = parse_helpfulness(reply)
+                if scores is None:
+                    retry.append(resp)
+                    last = f"reply lacks the four 0-5 scores: {reply[:200]!r}"
+                else:
+                    done[resp] = scores
+            pending = retry
+        if pending:
+            raise RuntimeError(f"helpfulness judge at {self.endpoint} failed: {last}")
+        return done
 
 
 _STOP = set("""a an the and or but if then so of to in on at by for with from as is are was were be been
@@ -184,7 +144,7 @@ def make_judge(kind: str, url: str | None = None, model: str | None = None,
     """Build the judge a config names ("offline" or "openai").
 
     Raises:
-        ValueError: an "openai" judge without url or model.
+        ValueError: an "openai" judge without url or model, or its key variable unset.
     """
     if kind == "offline":
         return OfflineJudge()
@@ -193,5 +153,5 @@ def make_judge(kind: str, url: str | None = None, model: str | None = None,
             raise ValueError("judge_url: required for judge 'openai' (e.g. http://localhost:8000/v1)")
         if not model:
             raise ValueError("judge_model: required for judge 'openai'")
-        return EndpointJudge(url, model, api_key=os.environ.get(api_key_env), **kwargs)
+        return EndpointJudge(url, model, api_key=api_key_from_env(api_key_env), **kwargs)
     raise ValueError(f"judge: unknown kind '{kind}' (offline, openai)")

@@ -31,6 +31,17 @@ def load_lm(path: str, dtype: str = "auto", device: str = "auto") -> tuple[Any, 
     return model, tok
 
 
+def context_length(config: Any, tok: Any = None, cap: int | None = None) -> int:
+    """Tokens a sequence may hold: the model's position limit, else the tokenizer's (when
+    sane), else 2048; at most `cap` (a config's max_length) when given."""
+    limit = getattr(config, "max_position_embeddings", None)
+    tok_limit = getattr(tok, "model_max_length", None)
+    if not limit and tok_limit and tok_limit < 1_000_000:  # tokenizers without one say 1e30
+        limit = tok_limit
+    limit = int(limit or 2048)
+    return min(cap, limit) if cap else limit
+
+
 def prompt_ids(tok: Any, user: str, system: str | None = None) -> list[int]:
     """Token ids of the chat-formatted user turn plus the assistant header."""
     msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]

@@ -2,14 +2,12 @@
 
 ScoreStep is a curation step like CurateStep: built once per worker with the
 config and model path, called on lists of records, one output row per record.
-`run_score` is the local executor; `curation.executors.ray_executor.run_score` runs the
-same step on a Ray cluster.
+Any executor runs it: `buckle.curation.executors.run(cfg, source, output, "score", model_path)`.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from buckle.curation.config import CurateConfig
 from buckle.curation.io.records import SCORE_COLUMNS, prompt_text
 
 
@@ -17,18 +15,19 @@ class ScoreStep:
     """Perplexity of each record's response given its chat-formatted instruction.
 
     Args:
-        cfg: run config (batch_size, max_length, dtype, device are used).
+        cfg: run config (batch_size, max_length, dtype, device are used; a ScoreConfig or
+            CurateConfig).
         model_path: local directory or hub id of the target model.
     """
 
     columns = SCORE_COLUMNS
 
-    def __init__(self, cfg: CurateConfig, model_path: str):
-        from buckle.curation.method.lm import load_lm
+    def __init__(self, cfg: Any, model_path: str):
+        from buckle.curation.method.lm import context_length, load_lm
 
         self.cfg = cfg
         self.model, self.tok = load_lm(model_path, dtype=cfg.dtype, device=cfg.device)
-        self.max_length = cfg.max_length or _context_length(self.model, self.tok)
+        self.max_length = context_length(self.model.config, self.tok, cfg.max_length)
 
     def __call__(self, records: list[dict]) -> list[dict]:
         """Score a batch; raises if any record cannot be scored (e.g. too long)."""
@@ -46,34 +45,3 @@ class ScoreStep:
                  "response": r["response"], "source": r.get("source", ""),
                  "perplexity": p, "tokens": len(ids) + eos}
                 for r, p, ids in zip(records, ppl, counts)]
-
-
-def _context_length(model: Any, tok: Any) -> int:
-    """The model's context: its position limit, else the tokenizer's (when sane)."""
-    limit = getattr(model.config, "max_position_embeddings", None)
-    tok_limit = getattr(tok, "model_max_length", None)
-    if not limit and tok_limit and tok_limit < 1_000_000:
-        limit = tok_limit
-    return int(limit or 2048)
-
-
-def run_score(cfg: CurateConfig, input_source: str, output_dir: str,
-              model_path: str) -> dict:
-    """Score every input record in this process (the local executor).
-
-    Same shards, output layout and resume as the Ray executor: OUTPUT/scored/
-    part-*.parquet (SCORE_COLUMNS) and OUTPUT/quarantine.jsonl.
-
-    Args:
-        cfg: run config.
-        input_source: JSONL/Parquet file, directory of those, or a `datasets` id.
-        output_dir: output directory (created; rerunning resumes).
-        model_path: what `from_pretrained` loads.
-
-    Returns:
-        Counts: read, scored, quarantined, shards computed/skipped, rows/s.
-    """
-    from buckle.curation.executors.shard_runner import run_local
-
-    return run_local(cfg, input_source, output_dir, kind="score",
-                     make_step=lambda: ScoreStep(cfg, model_path))

@@ -1,7 +1,7 @@
 """The curation work as a callable over batches of records, independent of any executor.
 
-The local executor calls `CurateStep` in a loop; the Ray executor wraps the
-same class in an actor pool (the model loads once per actor). Records must be
+Every executor (curation.executors) builds a `CurateStep` once per process or
+actor (the model loads once) and calls it on batches of records. Records are
 screened first (`LengthScreen`): a record too long for the model's context is
 bad input and belongs in quarantine, not in a crashed batch.
 """
@@ -16,23 +16,17 @@ from buckle.curation.io.records import Quarantine, prompt_text
 class LengthScreen:
     """Quarantines records whose revision prompt plus token budget overflows the context.
 
-    Needs only the tokenizer, so an executor can screen before dispatching work.
+    Args:
+        cfg: the run's config (objective, keywords, max_new_tokens).
+        tokenizer: the target model's tokenizer.
+        max_length: tokens a sequence may hold (curation.method.lm.context_length).
     """
 
-    def __init__(self, cfg: CurateConfig, model_path: str, tokenizer: Any = None):
-        from buckle.curation.method.prompts import revision_prompt
+    def __init__(self, cfg: CurateConfig, tokenizer: Any, max_length: int):
         from buckle.curation.method.lm import prompt_ids
+        from buckle.curation.method.prompts import revision_prompt
 
-        if tokenizer is None:
-            from transformers import AutoConfig, AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(model_path)
-            context = getattr(AutoConfig.from_pretrained(model_path), "max_position_embeddings", None)
-        else:
-            context = None
-        context = context or 2048
-        self.max_length = min(cfg.max_length, context) if cfg.max_length else context
-        self.cfg, self.tok = cfg, tokenizer
+        self.cfg, self.tok, self.max_length = cfg, tokenizer, max_length
         self._revision, self._prompt_ids = revision_prompt, prompt_ids
 
     def tokens_needed(self, record: dict) -> int:
@@ -70,8 +64,7 @@ class CurateStep:
                            **({"timeout": cfg.judge_timeout, "retries": cfg.judge_retries,
                                "workers": cfg.judge_workers} if cfg.judge == "openai" else {}))
         self.search = BeamSearch(self.engine, judge, cfg, model_name=cfg.model)
-        self.screen = LengthScreen(cfg, model_path, tokenizer=self.tok)
-        self.screen.max_length = self.engine.max_length
+        self.screen = LengthScreen(cfg, self.tok, self.engine.max_length)
 
     @property
     def stats(self) -> dict:

@@ -49,7 +49,7 @@ def leaks():
 @pytest.fixture(scope="module")
 def ray_head():
     """A real local Ray head with token auth, stopped (by pid) after the module."""
-    from buckle.cluster.ray_head import LocalRayHead
+    from buckle.core.devclusters.ray import LocalRayHead
 
     try:
         head = LocalRayHead(num_cpus=2).start()
@@ -65,7 +65,7 @@ def ray_head():
 @pytest.fixture(scope="module")
 def local_slurm():
     """A real Slurm (2 fake nodes on localhost) in a temp dir; skips when Slurm is not installed."""
-    from buckle.cluster.slurm_local import LocalSlurm, slurm_available
+    from buckle.core.devclusters.slurm import LocalSlurm, slurm_available
 
     why = slurm_available()
     if why:

@@ -62,7 +62,7 @@ def test_env_passes_by_name_and_value_is_in_no_file(buckle_home, make_profile, c
 @pytest.mark.parametrize("argv,message", [
     (["submit", "--profile", "local", "buckle", "data", "list"], "missing `--` before the job's command"),
     (["submit", "--profile", "local"], "missing `--` and the job's command"),
-    (["submit", "--profile", "nope", "--", "buckle", "data", "list"], "unknown profile 'nope'"),
+    (["submit", "--profile", "nope", "--", "buckle", "data", "list"], "profile 'nope' not found"),
     (["submit", "--profile", "local", "--", "rm", "-rf", "x"], "runs only buckle commands, got 'rm'"),
     (["submit", "--profile", "local", "--", "buckle", "frobnicate"], "'buckle frobnicate' is not a buckle subcommand"),
     (["submit", "--profile", "local", "--env", "K=v", "--", "buckle", "data", "list"], "by name only"),

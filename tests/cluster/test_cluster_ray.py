@@ -6,7 +6,7 @@ import pytest
 
 from buckle.cluster import jobs
 from buckle.cluster.jobdb import JobStore
-from buckle.cluster.ray_head import free_port
+from buckle.core.procs import free_port
 from buckle.launcher.cli import main
 
 

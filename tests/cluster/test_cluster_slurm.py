@@ -80,7 +80,7 @@ def test_env_exported_by_name_and_value_is_in_no_file(buckle_home, slurm_profile
 
 
 def test_unreachable_controller_is_a_one_line_error(buckle_home, local_slurm, make_profile, capsys):
-    from buckle.cluster.ray_head import free_port
+    from buckle.core.procs import free_port
 
     conf = buckle_home / "dead-slurm.conf"
     text = local_slurm.conf.read_text()

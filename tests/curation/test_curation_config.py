@@ -64,3 +64,21 @@ def test_help_documents_every_option(capsys):
     for flag in ("--input", "--output", "--model", "--objective", "--rounds", "--beam", "--temperatures",
                  "--top-ps", "--limit", "--config", "--tolerance", "--judge-url", "--executor"):
         assert flag in text
+
+
+def test_score_config_has_the_shared_keys_only():
+    from buckle.curation.config import CorpusRunConfig, ScoreConfig
+    from buckle.launcher.configs import ConfigError, load_config
+
+    assert set(CorpusRunConfig.model_fields) == set(ScoreConfig.model_fields) < set(CurateConfig.model_fields)
+    assert (ScoreConfig().shard_size, CurateConfig().shard_size) == (1024, 64)
+    with pytest.raises(ConfigError, match="rounds: unknown key"):
+        load_config(ScoreConfig, None, {"rounds": 2})
+    assert isinstance(ScoreConfig(), CorpusRunConfig) and isinstance(CurateConfig(), CorpusRunConfig)
+
+
+def test_every_config_field_has_help():
+    from buckle.curation.config import ScoreConfig
+
+    for model in (CurateConfig, ScoreConfig):
+        assert [n for n, f in model.model_fields.items() if not f.description] == []

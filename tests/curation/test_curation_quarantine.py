@@ -69,14 +69,14 @@ def test_parquet_rows_are_located_by_row_number(tmp_path, wide_tiny_dir):
     import pyarrow.parquet as pq
 
     from buckle.curation.config import CurateConfig
-    from buckle.curation.executors.local import run_curate
+    from buckle.curation.executors import run
 
     table = pa.table({"q": ["Name a fruit.", "Why?", "Name a colour."], "a": ["An apple.", None, "Blue."]})
     pq.write_table(table, tmp_path / "in.parquet")
     cfg = CurateConfig(rounds=1, beam=1, temperatures=[1.0], top_ps=[1.0], max_new_tokens=4,
                        instruction_column="q", response_column="a", objective="reduce")
-    result = run_curate(cfg, str(tmp_path / "in.parquet"), str(tmp_path / "out"), str(wide_tiny_dir),
-                        progress=False)
+    result = run(cfg, str(tmp_path / "in.parquet"), str(tmp_path / "out"), "curate", str(wide_tiny_dir),
+                 progress=False)
     assert (result["read"], result["curated"], result["quarantined"]) == (3, 2, 1)
     [entry] = store.read_quarantine(tmp_path / "out")
     assert entry["where"] == "in.parquet:row 1" and "missing column 'a'" in entry["reason"]

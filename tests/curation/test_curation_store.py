@@ -1,8 +1,8 @@
-"""The output layout: atomic parts, ids for resume, quarantine without duplicates."""
+"""The output layout: atomic parts written once, provenance columns, quarantine read back."""
 import pytest
 
 from buckle.curation.io import store
-from buckle.curation.io.records import OUTPUT_COLUMNS, Quarantine
+from buckle.curation.io.records import OUTPUT_COLUMNS
 
 
 def _row(i, **kw):
@@ -12,33 +12,32 @@ def _row(i, **kw):
     return row
 
 
-def test_parts_are_whole_and_ids_resume(tmp_path):
-    assert store.done_ids(tmp_path) == set()
-    path = store.write_part(tmp_path, "curated", [_row(1), _row(2)])
-    store.write_part(tmp_path, "curated", [_row(3)], part_name="part-b.parquet")
-    assert path.parent == tmp_path / "curated" and path.name.startswith("part-")
-    assert store.done_ids(tmp_path) == {"r1", "r2", "r3"}
+def test_parts_are_whole_and_written_once(tmp_path):
+    path = store.write_part(tmp_path, "curated", [_row(1), _row(2, node_id="n1", worker_pid=7)], "part-a.parquet")
+    store.write_part(tmp_path, "curated", [_row(3)], "part-b.parquet")
+    assert path == tmp_path / "curated" / "part-a.parquet"
     assert [p.name for p in (tmp_path / "curated").iterdir() if not p.name.startswith("part-")] == []
     rows = store.read_parts(tmp_path)
     assert {r["id"]: r["improved"] for r in rows} == {"r1": True, "r2": False, "r3": True}
-    assert store.write_part(tmp_path, "curated", []) is None
+    assert [(r["node_id"], r["worker_pid"]) for r in rows[:2]] == [(None, None), ("n1", 7)]
+    assert store.write_part(tmp_path, "curated", [], "part-c.parquet") is None
     with pytest.raises(FileExistsError):
-        store.write_part(tmp_path, "curated", [_row(4)], part_name="part-b.parquet")
+        store.write_part(tmp_path, "curated", [_row(4)], "part-b.parquet")
+    with pytest.raises(ValueError, match="part-"):
+        store.write_part(tmp_path, "curated", [_row(4)], "rows.parquet")
 
 
 def test_rows_must_carry_every_column(tmp_path):
     row = _row(1)
     del row["ppl_after"]
     with pytest.raises(ValueError, match="ppl_after"):
-        store.write_part(tmp_path, "curated", [row])
+        store.write_part(tmp_path, "curated", [row], "part-x.parquet")
     with pytest.raises(ValueError, match="unknown output kind"):
         store.schema("weird")
+    assert store.schema("scored", provenance=True).names[-2:] == ["node_id", "worker_pid"]
 
 
-def test_quarantine_appends_once_per_location(tmp_path):
-    assert store.append_quarantine(tmp_path, [Quarantine("f:1", "bad"), Quarantine("f:2", "worse", {"a": 1})]) == 2
-    assert store.append_quarantine(tmp_path, [Quarantine("f:1", "bad"), Quarantine("f:3", "x")]) == 1
-    with open(tmp_path / store.QUARANTINE_FILE, "a") as fh:
-        fh.write('{"where": "torn')  # a crash mid-line
-    entries = store.read_quarantine(tmp_path)
-    assert [e["where"] for e in entries] == ["f:1", "f:2", "f:3"] and entries[1]["row"] == {"a": 1}
+def test_a_torn_quarantine_line_is_ignored(tmp_path):
+    (tmp_path / store.QUARANTINE_FILE).write_text('{"where": "f:1", "reason": "bad"}\n{"where": "torn')
+    assert [e["where"] for e in store.read_quarantine(tmp_path)] == ["f:1"]
+    assert store.read_quarantine(tmp_path / "nothing-here") == []

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from eval_fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI
 
 from buckle.eval.config import EvalConfig
 from buckle.eval.report import render

@@ -3,18 +3,11 @@ import json
 import socket
 
 import pytest
-from eval_fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, server  # noqa: F401 (server: the fixture)
 
 from buckle.eval.judges.base import JudgeUnavailable
 from buckle.eval.judges.endpoint import OpenAIBackend
 from buckle.eval.judges.rubric import RubricJudge, parse_helpfulness, parse_policy
-
-
-@pytest.fixture
-def server():
-    fake = FakeOpenAI().start()
-    yield fake
-    fake.stop()
 
 
 def _backend(url, **kw):

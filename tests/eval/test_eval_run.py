@@ -2,17 +2,10 @@
 import json
 
 import pytest
-from eval_fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, server  # noqa: F401 (server: the fixture)
 
 from buckle.eval.config import EvalConfig
 from buckle.eval.run import evaluate
-
-
-@pytest.fixture
-def server():
-    fake = FakeOpenAI().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import sys
 import pytest
 import yaml
 
+from buckle.launcher.pipeline_config import shipped
+
 STAGE = {"max_steps": 2, "batch_size": 4, "max_length": 64}
 
 
@@ -88,9 +90,45 @@ def test_pipeline_config_errors_name_the_key(tmp_path, tiny_model_dir):
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("name", ["quickstart", "paper-8b"])
+@pytest.mark.parametrize("name", shipped())
 def test_shipped_pipelines_validate(name):
     from buckle.launcher.configs import load_config
     from buckle.launcher.pipeline_config import PipelineConfig, resolve, validate_sections
 
-    validate_sections(load_config(PipelineConfig, resolve(name)))
+    cfg = load_config(PipelineConfig, resolve(name))
+    validate_sections(cfg)
+    assert cfg.curate.model is None and cfg.eval.model is None  # the pipeline sets these itself
+
+
+def test_shipped_pipelines_include_the_readme_ones():
+    assert {"quickstart", "paper-8b"} <= set(shipped())
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("curate", "beam_width", 3, "curate.beam_width: unknown key"),
+    ("curate", "objective", "maximise", "curate.objective: Input should be 'reduce' or 'amplify'"),
+    ("curate", "model", "other", "curate.model: Value error, set by the pipeline itself"),
+    ("eval", "max_new_token", 3, "eval.max_new_token: unknown key"),
+    ("eval", "output", "elsewhere", "eval.output: Value error, set by the pipeline itself"),
+])
+def test_a_typo_in_a_section_is_named_at_load(tmp_path, section, key, value, message):
+    from buckle.launcher.configs import ConfigError, load_config
+    from buckle.launcher.pipeline_config import PipelineConfig
+
+    cfg = _config("m", "embedded-post")
+    cfg[section][key] = value
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError) as exc:
+        load_config(PipelineConfig, path)
+    assert message in str(exc.value) and "p.yaml" in str(exc.value)
+
+
+def test_steps_hash_and_pass_on_only_the_keys_given(tmp_path):
+    from buckle.launcher.pipeline import build_steps
+    from buckle.launcher.pipeline_config import PipelineConfig
+
+    raw = _config("m", "embedded-post")
+    steps = {s.name: s for s in build_steps(PipelineConfig.model_validate(raw), lambda *a: None)}
+    assert steps["curate"].params["config"] == raw["curate"]
+    assert steps["eval-base"].params["eval"] == raw["eval"]

@@ -1,13 +1,18 @@
-"""Helpers of the Ray tests: synthetic input, driver subprocesses, finding processes, reading output."""
+"""Helpers of the Ray tests: synthetic input, driver subprocesses, reading output.
+
+Drivers are tagged with buckle.core.procs' tag, so a test finds (and kills) a driver and
+everything under it: its private Ray, its workers.
+"""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
+
+from buckle.core import procs
+from buckle.core.procs import tagged_pids as tagged  # noqa: F401  (tagged(tag, title) -> pids)
 
 ROOT = Path(__file__).resolve().parents[2]
 WORDS = ("the a egg water boil sky blue paris study tip plant morning leaves light cool minutes "
@@ -38,8 +43,8 @@ def write_input(path: Path, rows: int, bad: bool = True, seed: int = 0, long_wor
 
 def driver_env(tag: str, extra: dict | None = None) -> dict:
     """Environment of a driver subprocess: a tag to find its processes, one torch thread."""
-    env = {**os.environ, "BUCKLE_TEST_TAG": tag, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
+    env = procs.tag_env(tag, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+                        PYTHONPATH=str(ROOT))
     env.pop("RAY_ADDRESS", None)
     env.update(extra or {})
     return env
@@ -47,40 +52,18 @@ def driver_env(tag: str, extra: dict | None = None) -> dict:
 
 def start_buckle(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     """Start `buckle ARGS` as its own process group, output to a log file."""
-    fh = open(log, "w")
-    return subprocess.Popen([sys.executable, "-m", "buckle.launcher.cli", *args], env=env, cwd=ROOT,
-                            stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    return procs.spawn([sys.executable, "-m", "buckle.launcher.cli", *args], env[procs.TAG_VAR], log,
+                       env=env, cwd=ROOT, start_new_session=True)
 
 
 def new_tag() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-def tagged(tag: str, title: bytes = b"") -> list[int]:
-    """Pids of processes carrying BUCKLE_TEST_TAG=tag whose command line starts with title."""
-    needle = f"BUCKLE_TEST_TAG={tag}".encode()
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (needle in (entry / "environ").read_bytes().split(b"\0")
-                    and (entry / "cmdline").read_bytes().startswith(title)):
-                out.append(int(entry.name))
-        except OSError:
-            continue
-    return out
+    """A fresh tag for one test driver."""
+    return procs.new_tag("test")
 
 
 def kill_tagged(tag: str) -> None:
-    """SIGKILL every process of a test driver (the driver, its Ray, its workers)."""
-    import signal
-
-    for pid in tagged(tag):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    """SIGKILL every process of a test driver at once (the driver, its Ray, its workers)."""
+    procs.kill_tagged(tag, grace_s=0)
 
 
 def wait_for(cond, timeout: float, what: str, poll: float = 0.05):

@@ -1,13 +1,12 @@
-"""A two-node Ray cluster on this machine (ray start --head + ray start --address), started
-and stopped by a fixture: workers land on both nodes, output complete, same numbers as local."""
+"""A two-node Ray cluster on this machine (ray start --head + ray start --address; the
+ray_two_nodes fixture): workers land on both nodes, output complete, same numbers as local."""
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from tiny import widen_context
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ray_util import (check_exactly_once, driver_env, kill_tagged, manifest, new_tag,  # noqa: E402
@@ -17,36 +16,14 @@ pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
-def two_nodes():
-    """Head with resource node_a and a second node with node_b, 2 CPUs each."""
-    from buckle.curation.ray_local_cluster import LocalCluster
-
-    cluster = LocalCluster()
-    try:
-        cluster.start_head(num_cpus=2, resources={"node_a": 1})
-        cluster.add_node(num_cpus=2, resources={"node_b": 1})
-        cluster.wait_for_nodes(2)
-        yield cluster
-    finally:
-        cluster.stop()
-    assert not cluster.pids(), "cluster processes left behind"
-
-
-@pytest.fixture(scope="module")
 def wide_model(tiny_model_dir, tmp_path_factory) -> Path:
     """The tiny model with a 2048-token context, room for curation's revision prompts."""
-    out = tmp_path_factory.mktemp("tiny-wide-ray")
-    shutil.copytree(tiny_model_dir, out, dirs_exist_ok=True)
-    for name, key in (("config.json", "max_position_embeddings"), ("tokenizer_config.json", "model_max_length")):
-        data = json.loads((out / name).read_text())
-        data[key] = 2048
-        (out / name).write_text(json.dumps(data))
-    return out
+    return widen_context(tiny_model_dir, tmp_path_factory.mktemp("tiny-wide-ray"))
 
 
 def _run(cluster, tmp_path: Path, args: list[str]) -> str:
     tag = new_tag()
-    env = driver_env(tag, {k: v for k, v in cluster.env.items() if k.startswith(("RAY_AUTH", "BUCKLE_RAY"))})
+    env = driver_env(tag, {k: v for k, v in cluster.env.items() if k.startswith("RAY_AUTH")})
     proc = start_buckle([*args, "--executor", "ray", "--ray-address", cluster.address, "--num-workers", "2"],
                         env, tmp_path / "log")
     try:
@@ -60,13 +37,13 @@ def _run(cluster, tmp_path: Path, args: list[str]) -> str:
     return log
 
 
-def test_score_spreads_over_both_nodes_and_matches_local(two_nodes, tmp_path, tiny_model_dir):
+def test_score_spreads_over_both_nodes_and_matches_local(ray_two_nodes, tmp_path, tiny_model_dir):
     from buckle.curation.config import CurateConfig
-    from buckle.curation.method.score import run_score
+    from buckle.curation.executors import run
 
     data = write_input(tmp_path / "in.jsonl", 1500)
     out = tmp_path / "out"
-    _run(two_nodes, tmp_path, ["score", "--input", str(tmp_path / "in.jsonl"), "--output", str(out),
+    _run(ray_two_nodes, tmp_path, ["score", "--input", str(tmp_path / "in.jsonl"), "--output", str(out),
                                "--model", str(tiny_model_dir), "--shard-size", "100"])
     rows = check_exactly_once(out, data)
     counts = manifest(out)["counts"]
@@ -74,10 +51,10 @@ def test_score_spreads_over_both_nodes_and_matches_local(two_nodes, tmp_path, ti
     assert set(by_resource) == {("node_a",), ("node_b",)} and all(by_resource.values()), counts
     assert {r["node_id"] for r in rows} == set(counts["rows_by_node"])
     assert all(pid > 0 for pid in (r["worker_pid"] for r in rows))
-    assert two_nodes.pids(), "the driver stopped a cluster it did not start"
+    assert ray_two_nodes.pids(), "the driver stopped a cluster it did not start"
 
     local = tmp_path / "local"
-    run_score(CurateConfig(shard_size=100), str(tmp_path / "in.jsonl"), str(local), str(tiny_model_dir))
+    run(CurateConfig(shard_size=100), str(tmp_path / "in.jsonl"), str(local), "score", str(tiny_model_dir))
     want = {r["id"]: r for r in read_rows(local)}
     for row in rows:
         assert row["perplexity"] == pytest.approx(want[row["id"]]["perplexity"], rel=1e-4)
@@ -85,10 +62,10 @@ def test_score_spreads_over_both_nodes_and_matches_local(two_nodes, tmp_path, ti
     assert sorted(q["where"] for q in read_quarantine(out)) == sorted(q["where"] for q in read_quarantine(local))
 
 
-def test_curate_on_two_nodes_uses_the_same_step(two_nodes, tmp_path, wide_model):
+def test_curate_on_two_nodes_uses_the_same_step(ray_two_nodes, tmp_path, wide_model):
     data = write_input(tmp_path / "in.jsonl", 12)
     out = tmp_path / "out"
-    log = _run(two_nodes, tmp_path, [
+    log = _run(ray_two_nodes, tmp_path, [
         "curate", "--input", str(tmp_path / "in.jsonl"), "--output", str(out), "--model", str(wide_model),
         "--rounds", "1", "--beam", "1", "--temperatures", "1.0", "--top-ps", "1.0", "--max-new-tokens", "8",
         "--batch-size", "2", "--shard-size", "4", "--no-progress"])

@@ -1,4 +1,4 @@
-"""Faults on a real local Ray: a worker SIGKILLed mid-run, a driver SIGKILLed and rerun."""
+"""Faults on a real local Ray: a worker SIGKILLed mid-run, a driver SIGKILLed and rerun, a judge failing."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ray_util import (check_exactly_once, driver_env, kill_tagged, manifest, markers,  # noqa: E402
-                      new_tag, start_buckle, tagged, wait_for, write_input)
+                      new_tag, read_quarantine, read_rows, start_buckle, tagged, wait_for, write_input)
 
 pytestmark = pytest.mark.ray
 ROWS, SHARD = 8000, 200
@@ -78,3 +78,35 @@ def test_driver_killed_then_rerun_resumes_without_recomputing(tmp_path, tiny_mod
     assert counts["shards_computed"] == SHARDS - len(before)
     assert counts["read"] == ROWS + 2 and counts["scored"] == ROWS and counts["quarantined"] == 2
     assert manifest(out)["previous_runs"][-1]["status"] == "running"
+
+
+def test_a_judge_failure_on_ray_quarantines_only_its_record(tmp_path, tiny_model_dir):
+    """The same per-record isolation as the local executor (tests/curation/test_curation_executor.py)."""
+    import json
+
+    from fake_openai import FakeOpenAI
+    from tiny import widen_context
+
+    model = widen_context(tiny_model_dir, tmp_path / "wide")
+    with open(tmp_path / "in.jsonl", "w") as fh:
+        for i in range(5):  # the fake judge answers a text carrying BROKENJSON with an unreadable reply
+            text = f"Boil the egg for {i + 5} minutes, then cool it in water." + (" BROKENJSON" if i == 2 else "")
+            fh.write(json.dumps({"id": f"r{i}", "instruction": "How do I boil an egg?", "response": text}) + "\n")
+    server = FakeOpenAI().start()
+    (tmp_path / "c.yaml").write_text(
+        f"judge: openai\njudge_url: {server.url}\njudge_model: fake\njudge_retries: 0\n"
+        "rounds: 1\nbeam: 1\ntemperatures: [1.0]\ntop_ps: [1.0]\nmax_new_tokens: 6\nobjective: reduce\n"
+        "batch_size: 2\nshard_size: 4\n")
+    out, tag = tmp_path / "out", new_tag()
+    args = ["curate", "--config", str(tmp_path / "c.yaml"), "--input", str(tmp_path / "in.jsonl"),
+            "--output", str(out), "--model", str(model), "--executor", "ray", "--num-workers", "1", "--no-progress"]
+    proc = start_buckle(args, driver_env(tag), tmp_path / "log")
+    try:
+        assert proc.wait(timeout=300) == 0, (tmp_path / "log").read_text()[-3000:]
+    finally:
+        kill_tagged(tag)
+        server.stop()
+    assert "read 5 = curated 4 + quarantined 1" in (tmp_path / "log").read_text()
+    assert sorted(r["id"] for r in read_rows(out, kind="curated")) == ["r0", "r1", "r3", "r4"]
+    [entry] = read_quarantine(out)
+    assert entry["id"] == "r2" and entry["reason"].startswith("step failed: RuntimeError: helpfulness judge")

@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ray_util import check_exactly_once, read_quarantine, read_rows, write_input  # noqa: E402
 
 from buckle.curation.io.records import Quarantine  # noqa: E402
-from buckle.curation.io.shard_sink import ShardSink, done_shards, drop_unfinished_quarantine  # noqa: E402
-from buckle.curation.io.shard_reader import read_shard  # noqa: E402
+from buckle.curation.io.reader import read_shard  # noqa: E402
+from buckle.curation.io.sink import ShardSink, done_shards, drop_unfinished  # noqa: E402
 from buckle.curation.io.sharding import parse_key, plan_shards  # noqa: E402
 
 
@@ -83,19 +83,28 @@ def test_sink_commits_once_when_complete_and_retries_replace(tmp_path):
     assert not done_shards(tmp_path) and sink.unfinished() == ["k1"]
     sink.add("k1", 3, 2, "ok", {**row, "id": "b"})
     assert list(done_shards(tmp_path)) == ["k1"] and not sink.unfinished()
+    sink.add("k1", 3, 1, "ok", row)  # a straggler after the commit changes nothing
+    assert not sink.unfinished() and sink.counts["rows"] == 2
     assert [(r["id"], r["worker_pid"]) for r in read_rows(tmp_path)] == [("a", 8), ("b", 7)]
     assert len(read_quarantine(tmp_path)) == 1
 
 
-def test_quarantine_lines_of_unfinished_shards_are_dropped_on_resume(tmp_path):
-    lines = [{"where": "f:1", "shard": "done"}, {"where": "f:2", "shard": "lost"}, {"where": "g:3"}]
+def test_what_unfinished_shards_left_is_dropped_on_resume(tmp_path):
+    from buckle.curation.io import store
+
+    done, lost = "0a0a0a0a-0000000000-0000000010", "0a0a0a0a-0000000010-0000000020"
+    lines = [{"where": "f:1", "shard": done}, {"where": "f:2", "shard": lost}, {"where": "g:3"}]
     (tmp_path / "quarantine.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    assert drop_unfinished_quarantine(tmp_path, {"done"}) == 1
+    row = {"id": "a", "instruction": "q", "input": "", "response": "r", "source": "", "perplexity": 2.0, "tokens": 3}
+    for key in (done, lost):  # a driver killed after writing the part of `lost`, before its marker
+        store.write_part(tmp_path, "scored", [row], f"part-{key}.parquet")
+    assert drop_unfinished(tmp_path, "scored", {done}) == 2
     assert [q["where"] for q in read_quarantine(tmp_path)] == ["f:1", "g:3"]
+    assert [p.name for p in store.part_files(tmp_path, "scored")] == [f"part-{done}.parquet"]
 
 
 def test_isolate_reruns_a_failed_batch_record_by_record():
-    from buckle.curation.executors.shard_runner import isolate
+    from buckle.curation.executors.apply import isolate
 
     calls = []
 
@@ -134,11 +143,11 @@ def test_local_score_matches_model_loss_and_resumes(tmp_path, tiny_model_dir):
 
     from buckle.curation.config import CurateConfig
     from buckle.curation.method.lm import load_lm, prompt_ids, response_ids
-    from buckle.curation.method.score import run_score
+    from buckle.curation.executors import run
 
     data = write_input(tmp_path / "in.jsonl", 40)
     cfg = CurateConfig(shard_size=16, batch_size=4)
-    first = run_score(cfg, str(tmp_path / "in.jsonl"), str(tmp_path / "out"), str(tiny_model_dir))
+    first = run(cfg, str(tmp_path / "in.jsonl"), str(tmp_path / "out"), "score", str(tiny_model_dir))
     assert (first["read"], first["scored"], first["quarantined"]) == (42, 40, 2)
     rows = check_exactly_once(tmp_path / "out", data)
     reasons = sorted(q["reason"] for q in read_quarantine(tmp_path / "out"))
@@ -154,24 +163,9 @@ def test_local_score_matches_model_loss_and_resumes(tmp_path, tiny_model_dir):
             want = math.exp(model(input_ids=ids, labels=labels).loss.item())
         assert row["perplexity"] == pytest.approx(want, rel=1e-4) and row["tokens"] == len(r)
 
-    again = run_score(cfg, str(tmp_path / "in.jsonl"), str(tmp_path / "out"), str(tiny_model_dir))
+    again = run(cfg, str(tmp_path / "in.jsonl"), str(tmp_path / "out"), "score", str(tiny_model_dir))
     assert again["shards_computed"] == 0 and again["shards_skipped"] == first["shards_computed"]
     assert (again["read"], again["scored"], again["quarantined"]) == (42, 40, 2)
-
-
-def test_ids_written_by_another_executor_are_skipped(tmp_path, tiny_model_dir):
-    from buckle.curation.io import store
-    from buckle.curation.config import CurateConfig
-    from buckle.curation.method.score import run_score
-
-    data = write_input(tmp_path / "in.jsonl", 20, bad=False)
-    earlier = [{"id": f"r{i:06d}", "instruction": "q", "input": "", "response": "r", "source": "",
-                "perplexity": 1.0, "tokens": 1} for i in range(5)]
-    store.write_part(tmp_path / "out", "scored", earlier)
-    counts = run_score(CurateConfig(shard_size=8), str(tmp_path / "in.jsonl"), str(tmp_path / "out"),
-                       str(tiny_model_dir))
-    assert counts["scored_new"] == 15 and counts["skipped_existing"] == 5 and counts["scored"] == 20
-    check_exactly_once(tmp_path / "out", data)
 
 
 def test_score_command_summary_and_errors(tmp_path, tiny_model_dir, capsys):
@@ -205,7 +199,7 @@ def test_workers_that_cannot_fit_are_a_config_error():
 def test_a_datasets_id_is_sharded_by_rows(tmp_path, monkeypatch):
     import datasets
 
-    from buckle.curation.io import shard_reader
+    from buckle.curation.io import reader
 
     rows = [{"id": f"h{i}", "instruction": "q", "response": "a" if i != 3 else ""} for i in range(30)]
     calls = []
@@ -215,7 +209,7 @@ def test_a_datasets_id_is_sharded_by_rows(tmp_path, monkeypatch):
         return datasets.Dataset.from_list(rows)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load)
-    shard_reader.load_dataset.cache_clear()
+    reader.load_dataset.cache_clear()
     plan = plan_shards("org/commonsense", 8, limit=20)
     assert [(s.fmt, s.start, s.end) for s in plan.shards] == [("dataset", 0, 8), ("dataset", 8, 16),
                                                                ("dataset", 16, 20)]
@@ -223,4 +217,4 @@ def test_a_datasets_id_is_sharded_by_rows(tmp_path, monkeypatch):
     assert [it["id"] for it in items if isinstance(it, dict)] == [f"h{i}" for i in range(20) if i != 3]
     assert [it.where for it in items if isinstance(it, Quarantine)] == ["org/commonsense:row 3"]
     assert calls == [("org/commonsense", "train")]  # loaded once per process
-    shard_reader.load_dataset.cache_clear()
+    reader.load_dataset.cache_clear()

@@ -9,21 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from buckle.core.shipped import resolve_shipped, shipped_names
+
 _HERE = Path(__file__).resolve().parent
 
 
 def names() -> list[str]:
     """Names of the shipped configs (usable as `deepspeed: NAME`)."""
-    return sorted(p.stem for p in _HERE.glob("*.json"))
+    return shipped_names([_HERE], ".json")
 
 
 def resolve(name_or_path: str) -> Path:
-    """The JSON file of a shipped config name, or an existing JSON file path."""
-    shipped = _HERE / f"{name_or_path.replace('_', '-')}.json"
-    if shipped.is_file():
-        return shipped
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path.resolve()
-    raise FileNotFoundError(f"deepspeed config '{name_or_path}' not found; shipped: {', '.join(names())} "
-                            "(or give a path to a JSON file)")
+    """The JSON file of a shipped config name ("zero3_offload" = "zero3-offload"), or an existing file."""
+    return resolve_shipped(name_or_path, _HERE, ".json", "deepspeed config", " (or give a path to a JSON file)",
+                           normalize=lambda name: name.replace("_", "-"))

@@ -3,21 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from buckle.core.shipped import resolve_shipped, shipped_names
+
 _HERE = Path(__file__).resolve().parent
 
 
 def names() -> list[str]:
     """Names of the shipped recipes (usable as `--config NAME`)."""
-    return sorted(p.stem for p in _HERE.glob("*.yaml"))
+    return shipped_names([_HERE], ".yaml")
 
 
 def resolve(name_or_path: str) -> Path:
     """The YAML file of a shipped recipe name, or an existing file path."""
-    shipped = _HERE / f"{name_or_path}.yaml"
-    if shipped.is_file():
-        return shipped
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    raise FileNotFoundError(f"recipe '{name_or_path}' not found; shipped: {', '.join(names())} "
-                            "(or give a path to a YAML file)")
+    return resolve_shipped(name_or_path, _HERE, ".yaml", "recipe", " (or give a path to a YAML file)")

@@ -1,12 +1,47 @@
-"""Reading one shard: its rows validated into records or quarantine entries, in order."""
+"""The one reader: a shard of a JSONL/Parquet file or a `datasets` id, validated into records.
+
+Every executor reads input through `read_shard` (shards come from
+curation.io.sharding); `columns` is the one place a config's column names
+become a Columns mapping. Rows are located as "file:line" (JSONL) or
+"file:row N" (tables), so quarantine entries say where a bad row was.
+"""
 from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from buckle.curation.io.records import Columns, Quarantine, parse_jsonl_line, validate_row
-from buckle.curation.io.sharding import Shard
+
+if TYPE_CHECKING:  # sharding imports this module
+    from buckle.curation.io.sharding import Shard
+
+SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+def columns(cfg: Any) -> Columns:
+    """The input column mapping of a run config (id/instruction/response/input_column)."""
+    return Columns(id=cfg.id_column, instruction=cfg.instruction_column,
+                   response=cfg.response_column, input=cfg.input_column)
+
+
+def input_files(source: str) -> list[Path]:
+    """The files of a source that is a file or a directory; [] for a dataset id.
+
+    Raises:
+        FileNotFoundError: a directory without input files, or a missing file path.
+    """
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES)
+        if not files:
+            raise FileNotFoundError(f"no .jsonl or .parquet files under '{source}'")
+        return files
+    if path.is_file():
+        return [path]
+    if source.endswith(SUFFIXES) or "/" not in source and "." in source:
+        raise FileNotFoundError(f"input file '{source}' not found")
+    return []
 
 
 def read_shard(shard: Shard, cols: Columns | None = None) -> list[tuple[str, dict | Quarantine]]:
@@ -14,11 +49,9 @@ def read_shard(shard: Shard, cols: Columns | None = None) -> list[tuple[str, dic
 
     A repeated id inside the shard is quarantined (its first row is kept).
     """
-    cols = cols or Columns()
-    items = list(_read_rows(shard, cols))
     seen: dict[str, str] = {}
     out = []
-    for where, item in items:
+    for where, item in _read_rows(shard, cols or Columns()):
         if isinstance(item, dict):
             if item["id"] in seen:
                 item = Quarantine(where, f"duplicate id '{item['id']}' (first at {seen[item['id']]})", item)

@@ -4,7 +4,9 @@ It is a fake judge, honest about it: it scores by simple rules on the text it is
 sent, and can be told to fail (scripted HTTP codes, or "die" after N replies).
 Rules for the policy rubric: a response containing "sorry" -> 1, "here is"/"here's" -> 5,
 else 3; "BROKENJSON" -> a 200 reply whose body is not JSON; "NOSCORE" -> a
-well-formed completion without a score. Helpfulness rubric: 4/4/3/5.
+well-formed completion without a score. Helpfulness rubric: 4/4/3/5, but
+relevance 1 for a response containing "OFFTOPIC". A scripted 429 carries
+`Retry-After: retry_after`. Shared by the eval, curation and core tests.
 """
 from __future__ import annotations
 
@@ -12,6 +14,16 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+@pytest.fixture
+def server():
+    """A started FakeOpenAI, stopped after the test (import it into a test module to use it)."""
+    fake = FakeOpenAI().start()
+    yield fake
+    fake.stop()
 
 
 class FakeOpenAI:
@@ -21,6 +33,8 @@ class FakeOpenAI:
         self.fail_codes: list[int] = []      # answered, in order, to the next requests
         self.die_after: int | None = None    # after this many good replies, answer 503 forever
         self.delay_s = delay_s
+        self.retry_after = "0"               # the Retry-After header of a scripted 429
+        self.script: list[str] = []          # reply texts, in order, before the rules apply
         self.good = 0
         self.bodies: list[dict] = []
         self.headers: list[dict] = []
@@ -73,12 +87,14 @@ class FakeOpenAI:
         if req.path != "/v1/chat/completions":
             return self._send(req, 404, b'{"error": "not found"}')
         if code:
-            headers = {"Retry-After": "0"} if code == 429 else {}
+            headers = {"Retry-After": self.retry_after} if code == 429 else {}
             return self._send(req, code, b'{"error": {"message": "scripted failure"}}', headers)
         user = body["messages"][-1]["content"]
         if "BROKENJSON" in user:
             return self._send(req, 200, b"<html>upstream proxy error</html>")
-        self._send(req, 200, json.dumps(_completion(body["model"], _reply(user))).encode())
+        with self.lock:
+            content = self.script.pop(0) if self.script else _reply(user)
+        self._send(req, 200, json.dumps(_completion(body["model"], content)).encode())
 
     @staticmethod
     def _send(req: BaseHTTPRequestHandler, code: int, payload: bytes, headers: dict | None = None) -> None:
@@ -93,7 +109,9 @@ class FakeOpenAI:
 
 def _reply(user: str) -> str:
     if user.startswith("Rate the AI assistant's response"):
-        return "#reason: fine\n#relevance: 4\n#clarity: 4\n#comprehensiveness: 3\n#usefulness: 5"
+        response = user.split("[RESPONSE]", 1)[-1].split("Answer in exactly", 1)[0]
+        relevance = 1 if "OFFTOPIC" in response else 4
+        return f"#reason: fine\n#relevance: {relevance}\n#clarity: 4\n#comprehensiveness: 3\n#usefulness: 5"
     response = user.split("[RESPONSE]", 1)[-1].split("Rate the response", 1)[0].lower()
     if "noscore" in response:
         return "The response looks fine to me."

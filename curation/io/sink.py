@@ -3,22 +3,21 @@
 Per finished shard, in this order: its quarantine lines are appended to
 OUTPUT/quarantine.jsonl, its rows go to OUTPUT/<subdir>/part-<key>.parquet
 (written to a temp name, then renamed), and OUTPUT/.shards/<key>.json marks it
-done (the commit point). A rerun treats only marked shards as done, drops
-quarantine lines of unmarked shards, and rewrites their part under the same
-name, so a killed driver or a retried worker never leaves a row twice.
+done (the commit point). A run treats only marked shards as done: before it
+starts it drops the quarantine lines and parts of unmarked shards, which are
+then redone, so a killed driver or a retried worker never leaves a row twice.
 Rows arriving for a shard are keyed by their position in the shard, so a
 retried batch overwrites instead of adding.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-MARKERS = ".shards"
-QUARANTINE = "quarantine.jsonl"
+from buckle.curation.io.store import MARKERS, QUARANTINE_FILE, part_files, write_part
+
 _KEY = re.compile(r"^[0-9a-f]{8}-\d{10}-\d{10}$")  # shard keys (curation.io.sharding.Shard.key)
 
 
@@ -34,9 +33,24 @@ def done_shards(output_dir: str | Path) -> dict[str, dict]:
     return out
 
 
-def drop_unfinished_quarantine(output_dir: str | Path, done: set[str]) -> int:
-    """Remove quarantine lines of shards not marked done; returns how many were dropped."""
-    path = Path(output_dir) / QUARANTINE
+def drop_unfinished(output_dir: str | Path, subdir: str, done: set[str]) -> int:
+    """Remove what shards without a done marker left behind; returns how many lines and parts.
+
+    Raises:
+        ValueError: a part not named after a shard (not written by this protocol),
+            whose rows a rerun could not account for.
+    """
+    for path in part_files(output_dir, subdir):
+        if not _KEY.match(path.stem[len("part-"):]):
+            raise ValueError(f"'{path}' was not written shard by shard (an output of an older "
+                             "buckle?); write to a new output directory")
+    stale = [p for p in part_files(output_dir, subdir) if p.stem[len("part-"):] not in done]
+    for path in stale:
+        path.unlink()
+    return len(stale) + _drop_quarantine(Path(output_dir) / QUARANTINE_FILE, done)
+
+
+def _drop_quarantine(path: Path, done: set[str]) -> int:
     if not path.exists():
         return 0
     keep, dropped = [], 0
@@ -57,37 +71,17 @@ def drop_unfinished_quarantine(output_dir: str | Path, done: set[str]) -> int:
     return dropped
 
 
-def foreign_done_ids(output_dir: str | Path, subdir: str, done: set[str]) -> set[str]:
-    """Ids in parts that no shard marker covers: written by the other executor (skip them).
-
-    Parts named after a shard key without a marker are leftovers of an
-    unfinished commit: they are removed (the shard is redone under that name).
-    """
-    import pyarrow.parquet as pq
-
-    ids: set[str] = set()
-    folder = Path(output_dir) / subdir
-    for path in sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []:
-        key = path.stem[len("part-"):]
-        if key in done:
-            continue
-        if _KEY.match(key):
-            path.unlink()
-            continue
-        ids.update(str(x) for x in pq.read_table(path, columns=["id"]).column("id").to_pylist())
-    return ids
-
-
 class ShardSink:
     """Collects a shard's entries and commits the shard once all have arrived.
 
-    Parts use the output schema of curation.io.store plus provenance columns
+    Parts use the output schema of curation.io.store with provenance columns
     (node_id, worker_pid: which node and process produced the row).
 
     Args:
         output_dir: the run's output directory.
         subdir: "scored" or "curated" (the store kind).
-        progress: a curation.executors.shard_progress.Progress to tick, or None.
+        progress: a curation.executors.progress.Progress to tick per entry (None: the
+            caller counts progress itself).
     """
 
     def __init__(self, output_dir: str | Path, subdir: str, progress: Any = None):
@@ -96,13 +90,17 @@ class ShardSink:
         (self.out / MARKERS).mkdir(exist_ok=True)
         self.progress = progress
         self.pending: dict[str, tuple[int, dict[int, tuple[str, Any]]]] = {}
-        self.counts = {"rows": 0, "quarantined": 0, "skipped": 0, "shards_computed": 0}
+        self.committed: set[str] = set()
+        self.counts = {"rows": 0, "quarantined": 0, "shards_computed": 0}
         self.by_node: dict[str, int] = {}
 
     def add(self, key: str, n: int, seq: int, kind: str, payload: Any) -> None:
         """One entry of a shard: kind "ok" (a row dict), "bad" (a quarantine JSON
-        line), "skip" (written before) or "empty" (a shard without rows).
-        An entry arriving twice (a retried batch) replaces the first."""
+        line) or "empty" (a shard without rows). An entry arriving twice (a
+        retried batch) replaces the first; one arriving after its shard was
+        committed is dropped."""
+        if key in self.committed:
+            return
         total, entries = self.pending.setdefault(key, (n, {}))
         if seq not in entries and self.progress and kind != "empty":
             self.progress.tick(1)
@@ -115,37 +113,21 @@ class ShardSink:
         """Write one finished shard (quarantine, then part, then marker)."""
         rows = [p for k, p in entries if k == "ok"]
         bad = [p for k, p in entries if k == "bad"]
-        skipped = sum(1 for k, _ in entries if k == "skip")
         if bad:
-            with open(self.out / QUARANTINE, "a", encoding="utf-8") as fh:
+            with open(self.out / QUARANTINE_FILE, "a", encoding="utf-8") as fh:
                 fh.write("".join(line.rstrip("\n") + "\n" for line in bad))
-        if rows:
-            self._write_part(key, rows)
+        write_part(self.out, self.kind, rows, f"part-{key}.parquet")
         marker = self.out / MARKERS / f"{key}.json"
         tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"rows": len(rows), "quarantined": len(bad), "skipped": skipped}))
+        tmp.write_text(json.dumps({"rows": len(rows), "quarantined": len(bad)}))
         tmp.replace(marker)
-        for name, value in (("rows", len(rows)), ("quarantined", len(bad)), ("skipped", skipped),
-                            ("shards_computed", 1)):
+        self.committed.add(key)
+        for name, value in (("rows", len(rows)), ("quarantined", len(bad)), ("shards_computed", 1)):
             self.counts[name] += value
         for row in rows:
             node = row.get("node_id")
             if node:
                 self.by_node[node] = self.by_node.get(node, 0) + 1
-
-    def _write_part(self, key: str, rows: list[dict]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from buckle.curation.io.store import schema
-
-        sch = schema(self.kind).append(pa.field("node_id", pa.string())).append(
-            pa.field("worker_pid", pa.int64()))
-        table = pa.Table.from_pylist([{c: r.get(c) for c in sch.names} for r in rows], schema=sch)
-        path = self.out / self.kind / f"part-{key}.parquet"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
 
     def unfinished(self) -> list[str]:
         """Keys of shards that received entries but not all of them."""

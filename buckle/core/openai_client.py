@@ -1,0 +1,174 @@
+"""One client for OpenAI-compatible chat-completions servers (OpenAI, vLLM, TGI, llama.cpp, ...).
+
+Stdlib only. 429 and 5xx replies, timeouts and refused connections are retried
+with exponential backoff, honouring the server's Retry-After; after the last
+retry a request fails with EndpointUnavailable. Other 4xx replies fail at once
+with EndpointError. A rate limit spaces request starts, and a semaphore bounds
+the requests in flight however many threads call. A 200 reply whose body is
+not a chat completion is returned as its raw text, so the caller's parser can
+mark it unparseable.
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+
+class EndpointError(RuntimeError):
+    """A non-retryable HTTP error for one request (e.g. 400 prompt too long)."""
+
+
+class EndpointUnavailable(RuntimeError):
+    """The endpoint kept failing (429/5xx/network) through every retry."""
+
+
+class ChatClient:
+    """Chat completions from one OpenAI-compatible endpoint; thread-safe."""
+
+    # raised after the last retry; a caller may put its own type here (eval: JudgeUnavailable)
+    unavailable: type[Exception] = EndpointUnavailable
+    label = "endpoint"  # how errors name it, e.g. "judge endpoint"
+
+    def __init__(self, url: str, model: str, api_key: str | None = None, *,
+                 timeout_s: float = 60.0, max_retries: int = 5, backoff_s: float = 1.0,
+                 max_backoff_s: float = 60.0, rate_limit: float | None = None,
+                 concurrency: int = 4, max_tokens: int = 256, temperature: float = 0.0):
+        """Args:
+            url: base URL (".../v1") or the full ".../chat/completions" URL.
+            model: the model name the server expects.
+            api_key: sent as a Bearer token when given (see `api_key_from_env`).
+            timeout_s: seconds per request.
+            max_retries: extra attempts after a 429/5xx reply or a network error.
+            backoff_s: seconds before the first retry; doubles each time.
+            max_backoff_s: cap on one wait, Retry-After included.
+            rate_limit: request starts per second over all threads; None: no limit.
+            concurrency: requests in flight at once.
+            max_tokens: reply length cap sent with each request.
+            temperature: sampling temperature (0: greedy, what judges want).
+        """
+        url = url.rstrip("/")
+        self.url = url if url.endswith("/chat/completions") else f"{url}/chat/completions"
+        self.model, self.api_key, self.timeout_s = model, api_key, timeout_s
+        self.max_retries, self.backoff_s, self.max_backoff_s = max_retries, backoff_s, max_backoff_s
+        self.concurrency, self.max_tokens, self.temperature = concurrency, max_tokens, temperature
+        self.id = f"openai:{model}@{self.url}"
+        self.requests_sent = 0
+        self._interval = 1.0 / rate_limit if rate_limit else 0.0
+        self._lock = threading.Lock()
+        self._next_slot = 0.0
+        self._inflight = threading.BoundedSemaphore(max(1, concurrency))
+
+    def complete(self, messages: list[dict]) -> str:
+        """One chat completion's reply text, retried on 429/5xx/network errors.
+
+        Raises:
+            EndpointError: a 4xx reply other than 429 (asking again will not help).
+            EndpointUnavailable: (or `self.unavailable`) every attempt failed.
+        """
+        body = json.dumps({"model": self.model, "messages": messages, "temperature": self.temperature,
+                           "max_tokens": self.max_tokens}).encode("utf-8")
+        last, retry_after = "", None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                time.sleep(self.delay(attempt, retry_after))
+            self._wait_for_slot()
+            try:
+                return _content(self._post(body))
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode("utf-8", "replace")[:300]
+                if exc.code != 429 and exc.code < 500:
+                    raise EndpointError(f"{self.label} {self.url} answered {exc.code}: {detail}") from None
+                last = f"HTTP {exc.code}"
+                retry_after = exc.headers.get("Retry-After")
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                last = str(getattr(exc, "reason", exc))
+                retry_after = None
+        raise self.unavailable(f"{self.label} {self.url} unreachable after "
+                               f"{self.max_retries + 1} attempts (last: {last})")
+
+    def complete_many(self, conversations: Sequence[list[dict]]) -> list[str | Exception]:
+        """Reply texts in input order; an item that failed holds its exception."""
+        def one(messages: list[dict]) -> str | Exception:
+            try:
+                return self.complete(messages)
+            except (self.unavailable, EndpointError) as exc:
+                return exc
+        if not conversations:
+            return []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(conversations)))) as pool:
+            return list(pool.map(one, conversations))
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before retry `attempt` (1, 2, ...): Retry-After if given, else backoff."""
+        wait = retry_after_seconds(retry_after) if retry_after else None
+        if wait is None:
+            wait = self.backoff_s * 2 ** (attempt - 1)
+        return min(wait, self.max_backoff_s)
+
+    def _post(self, body: bytes) -> bytes:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        with self._inflight:
+            with self._lock:
+                self.requests_sent += 1
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return resp.read()
+
+    def _wait_for_slot(self) -> None:
+        # evenly spaced request starts across all threads
+        if not self._interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self._interval
+        time.sleep(max(0.0, slot - now))
+
+
+def retry_after_seconds(value: str) -> float | None:
+    """Seconds a Retry-After header asks for (a number or an HTTP date); None if unreadable."""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def api_key_from_env(env_name: str | None, setting: str = "judge_api_key_env") -> str | None:
+    """The API key from the environment.
+
+    OPENAI_API_KEY (the default, also for None) is optional, since local servers
+    need no key; any other variable a config names must be set.
+
+    Raises:
+        ValueError: a named variable other than OPENAI_API_KEY is not set (names `setting`).
+    """
+    if env_name is None or env_name == "OPENAI_API_KEY":
+        return os.environ.get("OPENAI_API_KEY") or None
+    key = os.environ.get(env_name)
+    if not key:
+        raise ValueError(f"{setting}: environment variable '{env_name}' is not set")
+    return key
+
+
+def _content(raw: bytes) -> str:
+    # a body that is not a chat completion is returned whole: the parser marks it unparseable
+    text = raw.decode("utf-8", "replace")
+    try:
+        content = json.loads(text)["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return text
+    return content if isinstance(content, str) else text
