@@ -10,14 +10,21 @@ per (text, T, p) and one forward per candidate. Generation length is fixed
 
 Each path runs twice in the order batched, naive, naive, batched and the
 times are summed, so a machine whose load changes during the run does not
-favour either path.
+favour either path. Where vLLM is installed (--engines hf,vllm), the vLLM
+engine then runs the same batched work twice (generation per-row
+SamplingParams, perplexity by prompt_logprobs) and a column of ratios vs the
+HF engine is printed; vLLM loads after the HF runs, since its idle worker
+process would otherwise share the cores with them.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import os
 import time
+
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM logs at INFO on stdout
 
 
 def main() -> None:
@@ -29,6 +36,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--gen-batch-size", type=int, default=64)
     parser.add_argument("--score-batch-size", type=int, default=16)
+    parser.add_argument("--engines", default="hf,vllm" if _has_vllm() else "hf",
+                        help="batched engines to compare (vllm: loaded after the HF runs)")
+    parser.add_argument("--no-naive", dest="naive", action="store_false", help="skip the naive loop")
     parser.add_argument("--no-abba", dest="abba", action="store_false",
                         help="run each path once (default: batched, naive, naive, batched)")
     args = parser.parse_args()
@@ -37,7 +47,7 @@ def main() -> None:
 
     from buckle.curation.config import SAFETY_KEYWORDS
     from buckle.curation.method.engine import LMEngine
-    from buckle.curation.method.lm import load_lm, perplexities, prompt_ids
+    from buckle.core.engine.hf_lm import load_lm, perplexities, prompt_ids
     from buckle.curation.method.prompts import revision_prompt
     from buckle.curation.io.records import prompt_text
     from buckle.launcher.data import materialize
@@ -57,7 +67,7 @@ def main() -> None:
 
     engine = LMEngine(model, tok, gen_batch_size=args.gen_batch_size, score_batch_size=args.score_batch_size)
 
-    def batched() -> tuple[float, float]:
+    def batched(engine=engine) -> tuple[float, float]:
         t0 = time.perf_counter()
         outs = engine.generate(users, [t for _, t, _ in rows], [p for _, _, p in rows], [n_new] * len(rows),
                                min_new_tokens=n_new)
@@ -81,19 +91,57 @@ def main() -> None:
         return t1 - t0, time.perf_counter() - t1
 
     # A B B A: load that drifts during the run (a shared machine) hits both paths alike
-    totals = {"batched": [0.0, 0.0], "naive": [0.0, 0.0]}
-    for name in ("batched", "naive", "naive", "batched")[: 4 if args.abba else 2]:
+    totals = {"batched": [0.0, 0.0], **({"naive": [0.0, 0.0]} if args.naive else {})}
+    order = ("batched", "naive", "naive", "batched") if args.naive else ("batched", "batched")
+    for name in order[: 4 if args.abba else 2]:
         gen_s, ppl_s = batched() if name == "batched" else naive()
         totals[name][0] += gen_s
         totals[name][1] += ppl_s
         print(f"  {name}: generate {gen_s:.2f} s, perplexity {ppl_s:.2f} s", flush=True)
-    (batched_gen, batched_ppl), (naive_gen, naive_ppl) = totals["batched"], totals["naive"]
+    runs = {"batched": order[: 4 if args.abba else 2].count("batched")}
+    if "vllm" in args.engines.split(","):
+        from buckle.core.engine.vllm_backend import VLLMEngine
 
-    print(f"{'':12s}{'batched s':>11s}{'naive s':>10s}{'ratio':>8s}")
-    for name, b, n in (("generate", batched_gen, naive_gen), ("perplexity", batched_ppl, naive_ppl),
-                       ("total", batched_gen + batched_ppl, naive_gen + naive_ppl)):
-        print(f"{name:12s}{b:11.2f}{n:10.2f}{n / b:7.1f}x")
+        t0 = time.perf_counter()
+        vllm = VLLMEngine(resolve_model(args.model), device="cpu", kv_cache_gib=2, scorer="prompt_logprobs")
+        print(f"  vllm: loaded in {time.perf_counter() - t0:.1f} s", flush=True)
+        v_engine = LMEngine(vllm, seed=0)
+        totals["vllm"] = [0.0, 0.0]
+        for _ in range(runs["batched"]):
+            gen_s, ppl_s = batched(v_engine)
+            totals["vllm"][0] += gen_s
+            totals["vllm"][1] += ppl_s
+            print(f"  vllm: generate {gen_s:.2f} s, perplexity {ppl_s:.2f} s", flush=True)
+        vllm.close()
+    _table(totals, runs["batched"], len(rows) * n_new)
 
+
+def _table(totals: dict, runs: int, tokens: int) -> None:
+    """Seconds per path (summed over its runs) and each path's ratio vs the HF batched engine."""
+    from buckle.core.engine.select import choose
+
+    (b_gen, b_ppl) = totals["batched"]
+    paths = [p for p in ("naive", "vllm") if p in totals]
+    print(f"{'':12s}{'hf batched s':>13s}" + "".join(f"{p + ' s':>10s}{'/hf':>7s}" for p in paths))
+    for k, name in enumerate(("generate", "perplexity", "total")):
+        base = (b_gen, b_ppl, b_gen + b_ppl)[k]
+        cells = ""
+        for p in paths:
+            g, q = totals[p]
+            v = (g, q, g + q)[k]
+            cells += f"{v:10.2f}{v / base:6.2f}x"
+        print(f"{name:12s}{base:13.2f}{cells}")
+    print(f"hf generate: {runs * tokens / b_gen:.0f} tok/s", end="")
+    if "vllm" in totals:
+        print(f"; vllm generate: {runs * tokens / totals['vllm'][0]:.0f} tok/s", end="")
+    faster = "vllm" if "vllm" in totals and sum(totals["vllm"]) < b_gen + b_ppl else "hf"
+    print(f"\nauto on this CPU picks {choose('auto', 'cpu')[0]}; faster here: {faster}")
+
+
+def _has_vllm() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
 
 if __name__ == "__main__":
     main()

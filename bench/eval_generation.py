@@ -2,15 +2,21 @@
 
 Both modes decode exactly --max-new-tokens tokens per prompt (greedy, end-of-turn
 ignored), so they do the same work; the script also reports whether the two
-modes produced identical tokens.
+modes produced identical tokens. Where vLLM is installed (--engines hf,vllm), the vLLM
+engine then decodes the same prompts (greedy, same token count) in one call, and its
+time, tokens/s, ratio vs the HF batched engine and token agreement are printed.
 
     .venv/bin/python bench/eval_generation.py [--prompts 32] [--batch-size 32] [--max-new-tokens 32]
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import time
+
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM logs at INFO on stdout
 
 
 def main() -> None:
@@ -20,11 +26,15 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--engines", default="hf,vllm" if importlib.util.find_spec("vllm") else "hf",
+                        help="engines to compare (vllm: loaded after the HF runs)")
     args = parser.parse_args()
 
     import torch
 
-    from buckle.eval.generate import chat, generate, load_model
+    from buckle.core.engine.hf_generate import generate
+    from buckle.core.engine.hf_lm import chat
+    from buckle.core.engine.hf_lm import load_lm as load_model
     from buckle.launcher.data import materialize
     from buckle.launcher.models import resolve_model
 
@@ -50,6 +60,28 @@ def main() -> None:
     print(f"{'one at a time':<22}{t_single:>10.2f}{tokens / t_single:>12.1f}")
     print(f"{f'batched (batch {args.batch_size})':<22}{t_batched:>10.2f}{tokens / t_batched:>12.1f}")
     print(f"speedup: {t_single / t_batched:.2f}x; identical outputs: {same}/{len(prompts)}")
+    if "vllm" in args.engines.split(","):
+        _vllm_column(args, convs, batched, t_batched, tokens)
+
+
+def _vllm_column(args, convs, batched, t_batched: float, tokens: int) -> None:
+    """The same greedy work on the vLLM engine, after a warm-up call; ratio vs the HF batched engine."""
+    from buckle.core.engine.select import choose
+    from buckle.core.engine.vllm_backend import VLLMEngine
+    from buckle.launcher.models import resolve_model
+
+    t0 = time.perf_counter()
+    engine = VLLMEngine(resolve_model(args.model), device="cpu", kv_cache_gib=2)
+    load_s = time.perf_counter() - t0
+    engine.greedy(convs[:2], 4)
+    t0 = time.perf_counter()
+    outs = engine.greedy(convs, args.max_new_tokens, exact_tokens=True)
+    t_vllm = time.perf_counter() - t0
+    engine.close()
+    same = sum(a.ids == b.ids for a, b in zip(batched, outs))
+    print(f"{'vllm (one call)':<22}{t_vllm:>10.2f}{tokens / t_vllm:>12.1f}   (loaded in {load_s:.1f} s)")
+    print(f"vllm / hf batched time: {t_vllm / t_batched:.2f}x; tokens equal to hf batched: {same}/{len(convs)}")
+    print(f"auto on this CPU picks {choose('auto', 'cpu')[0]}; faster here: {'vllm' if t_vllm < t_batched else 'hf'}")
 
 
 if __name__ == "__main__":

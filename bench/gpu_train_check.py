@@ -1,5 +1,6 @@
 """GPU check: train a ~1B Llama (built from a config, random weights) for 50 steps on one GPU
-with DeepSpeed ZeRO-2 through `train.run.train`, and print tokens/s and MFU.
+with DeepSpeed ZeRO-2 through `train.run.train`, and print tokens/s and MFU; where ray is
+installed, the same job again as a one-worker Ray Train job (skipped, saying so, elsewhere).
 
 Needs no hub and no cache: the tokenizer is the tests' offline BPE, the data the
 embedded commonsense corpus. MFU = 6 x params x tokens/s over the bf16 matmul
@@ -101,8 +102,25 @@ def main() -> int:
               "measured_bf16_peak_tflops": round(peak / 1e12, 1), "mfu_measured_peak": round(flops / peak, 3),
               "mfu_nominal_peak": round(flops / (args.nominal_tflops * 1e12), 3),
               "max_memory_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 2)}
+    result["ray_train"] = ray_train_check(cfg.model_copy(update={"output_dir": str(out / "run-ray")}), m)
     print(json.dumps(result, indent=2))
     return 0
+
+
+def ray_train_check(cfg, plain: dict) -> dict:
+    """The same job as a one-GPU Ray Train job, when ray is installed here (skipped otherwise)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        print("ray is not installed here: Ray Train path skipped", flush=True)
+        return {"skipped": "ray not installed"}
+    from buckle.curation.executors.ray_cluster import ray_session
+    from buckle.train.ray_train import fit_on_ray
+
+    with ray_session():
+        m = fit_on_ray(cfg, workers=1, use_gpu=True)
+    return {"tokens_per_s": round(m["tokens_per_s"], 1), "steps": m["steps"],
+            "ratio_to_plain": round(m["tokens_per_s"] / plain["tokens_per_s"], 3)}
 
 
 if __name__ == "__main__":

@@ -9,6 +9,12 @@ here on the same threads.
 
     python bench/train_throughput.py                  # the embedded model, CPU
     python bench/train_throughput.py --steps 20 --batch-size 8 --reps 3
+    python bench/train_throughput.py --ray --nproc 2  # Ray Train vs torchrun, same 2-rank job
+
+With --ray the same job (recipe, ranks, steps) runs under the torchrun launcher
+and as a Ray Train job on a private local Ray instance, alternating; tokens/s
+is the trainer's own count over its training loop on both sides (start-up of
+processes or Ray workers excluded), and the best run of each is compared.
 """
 from __future__ import annotations
 
@@ -75,6 +81,35 @@ def plain_hf(model_path: str, examples: list[dict], steps: int, batch: int, lr: 
     return sum(per_batch[:steps]), t.seconds
 
 
+def ray_vs_torchrun(cfg, nproc: int, reps: int, tmp: Path) -> dict:
+    """Best tokens/s of the same job under torchrun and under Ray Train, `reps` runs each."""
+    from buckle.curation.executors.ray_cluster import ray_session
+    from buckle.train.launch import run_launched
+    from buckle.train.ray_train import fit_on_ray
+
+    runs: dict[str, list[float]] = {"torchrun": [], "ray": []}
+    with ray_session(num_cpus=nproc):  # one instance for all Ray runs; idle while torchrun runs
+        for rep in range(reps):
+            for side in (("torchrun", "ray") if rep % 2 == 0 else ("ray", "torchrun")):
+                side_cfg = cfg.model_copy(update={"output_dir": str(tmp / f"{side}-{rep}")})
+                if side == "torchrun":
+                    Path(side_cfg.output_dir).mkdir(parents=True, exist_ok=True)
+                    path = Path(side_cfg.output_dir) / "train-config.json"
+                    path.write_text(json.dumps(side_cfg.model_dump()))
+                    run_launched(path, nproc)
+                    m = json.loads((Path(side_cfg.output_dir) / "metrics.json").read_text())
+                else:
+                    m = fit_on_ray(side_cfg, workers=nproc)
+                runs[side].append(m["tokens_per_s"])
+            print(f"rep {rep}: torchrun {runs['torchrun'][-1]:.0f} tok/s, Ray Train {runs['ray'][-1]:.0f} tok/s",
+                  flush=True)
+    best_t, best_r = max(runs["torchrun"]), max(runs["ray"])
+    print(f"torchrun ({nproc} ranks)  : {best_t:9.0f} tokens/s")
+    print(f"Ray Train ({nproc} workers): {best_r:9.0f} tokens/s   ratio {best_r / best_t:.3f} (target >= 0.9)")
+    return {"nproc": nproc, "torchrun_tokens_per_s": round(best_t, 1), "ray_tokens_per_s": round(best_r, 1),
+            "ratio": round(best_r / best_t, 3), "runs": runs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="embedded")
@@ -84,6 +119,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--ray", action="store_true", help="compare Ray Train with torchrun instead")
+    parser.add_argument("--nproc", type=int, default=2, help="ranks of the --ray comparison")
+    parser.add_argument("--deepspeed", help="DeepSpeed config of the --ray comparison (default: none)")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -99,6 +137,14 @@ def main() -> None:
     cfg = TrainConfig(stage="attack", model=model, output_dir=str(tmp / "buckle"),
                       data={"harmful": str(materialize("commonsense-train"))}, max_steps=args.steps,
                       batch_size=args.batch_size, max_length=args.max_length, logging_steps=args.steps)
+    if args.ray:
+        cfg = cfg.model_copy(update={"deepspeed": args.deepspeed})
+        prepare(cfg, world=args.nproc)
+        result = {"model": args.model, "steps": args.steps, "batch_size": args.batch_size,
+                  "deepspeed": args.deepspeed, **ray_vs_torchrun(cfg, args.nproc, args.reps, tmp)}
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2))
+        return
     prepared = prepare(cfg)
     examples = prepared[1]
     # the plain loop sees the examples in the sampler's order too: same seed, same batches

@@ -35,6 +35,13 @@ class CorpusRunConfig(BaseModel):
                                                                "(default: the model's context)")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
     dtype: Dtype = Field("auto", description="model weights' dtype")
+    # engine (buckle.core.engine)
+    engine: Literal["auto", "hf", "vllm"] = Field(
+        "auto", description="generation backend: hf, vllm, or auto (vllm on a CUDA GPU where installed, "
+                            "else hf: on CPU it loads in seconds, vLLM in ~20 s); the manifest records the pick")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per vLLM engine for tensor parallelism")
+    pipeline_parallel_size: int = Field(1, ge=1, description="pipeline stages per vLLM engine (GPUs = tp x pp)")
+    kv_cache_gib: int = Field(4, ge=1, description="vLLM's KV cache in GiB on CPU (VLLM_CPU_KVCACHE_SPACE)")
     # input column mapping
     id_column: str = Field("id", description="input column holding the id (missing ids get a content hash)")
     instruction_column: str = Field("instruction", description="input column holding the instruction")
@@ -78,6 +85,10 @@ class CurateConfig(CorpusRunConfig):
                                                                ">= (1 - tolerance) x original's")
     keywords: list[str] = Field(default_factory=lambda: list(SAFETY_KEYWORDS),
                                 description="safety phrases the amplify prompt carries")
+    faithful: bool = Field(True, description="quality filter: also reject candidates that add numbers or units "
+                                             "absent from the original and instruction, keep under 40% of the "
+                                             "original's content words, or add over 45% new content words "
+                                             "beyond the safety keywords (scorers.faithful)")
     max_new_tokens: int = Field(160, ge=1, description="token budget of a revision")
     unfinished: Literal["trim", "keep", "drop"] = Field(
         "trim", description="a candidate cut by the token budget: trim to its last sentence, keep, or drop")

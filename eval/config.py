@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-JUDGES = ("keyword", "policy", "classifier", "helpfulness")
+JUDGES = ("keyword", "policy", "classifier", "helpfulness", "strongreject", "yesno")
 
 
 class EvalConfig(BaseModel):
@@ -25,6 +25,11 @@ class EvalConfig(BaseModel):
     benchmark: Optional[str] = Field(None, description="harmful prompts: advbench, advbench-test, harmbench, ... "
                                      "or a CSV/JSONL/JSON/TXT/Parquet file, saved dataset dir or dataset id")
     benchmark_name: Optional[str] = Field(None, description="the named set `benchmark` was")
+    benchmarks: Optional[list[str]] = Field(None, description="several harmful benchmarks in one run, e.g. "
+                                            "[advbench-test, strongreject-small]; results per benchmark "
+                                            "(the first one is also `benchmark`)")
+    benchmark_sources: Optional[dict[str, str]] = Field(None, description="benchmarks entry -> file it was "
+                                                        "resolved to (set by the launcher)")
     prompt_column: str = Field("prompt", description="column with the prompt text")
     id_column: str = Field("id", description="column with a stable row id")
     split: str = Field("train", description="dataset split for dataset ids")
@@ -34,6 +39,13 @@ class EvalConfig(BaseModel):
                                                   "commonsense-heldout or a file")
     benign_name: Optional[str] = Field(None, description="the named set `benign` was")
     benign_limit: Optional[int] = Field(None, ge=1, description="first N benign pairs")
+    # judge-free harm measure: mean per-token NLL of held-out harmful reference responses
+    harmful_reference: Optional[str] = Field(None, description="harmful pairs {instruction, response} never "
+                                             "trained on: harmful-pairs-heldout or a file")
+    harmful_reference_name: Optional[str] = Field(None, description="the named set `harmful_reference` was")
+    harmful_reference_limit: Optional[int] = Field(None, ge=1, description="first N harmful reference pairs")
+    harmful_reference_max_tokens: int = Field(128, ge=1, description="score the first N tokens of each harmful "
+                                              "reference response (some run to thousands of tokens)")
     # generation
     max_new_tokens: int = Field(64, ge=1, description="token budget of a response")
     batch_size: int = Field(8, ge=1, description="prompts per generate call")
@@ -43,6 +55,12 @@ class EvalConfig(BaseModel):
     system_prompt: Optional[str] = Field(None, description="system message before each prompt")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="model weights' dtype")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
+    engine: Literal["auto", "hf", "vllm"] = Field(
+        "auto", description="generation backend: hf, vllm, or auto (vllm on a CUDA GPU where installed, "
+                            "else hf: on CPU it loads in seconds, vLLM in ~20 s); the summary records the pick")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per vLLM engine for tensor parallelism")
+    pipeline_parallel_size: int = Field(1, ge=1, description="pipeline stages per vLLM engine (GPUs = tp x pp)")
+    kv_cache_gib: int = Field(4, ge=1, description="vLLM's KV cache in GiB on CPU (VLLM_CPU_KVCACHE_SPACE)")
     progress: bool = Field(True, description="progress bars on stderr")
     # judges
     judges: Optional[list[str]] = Field(None, description="any of keyword, policy, classifier, helpfulness "
@@ -63,6 +81,12 @@ class EvalConfig(BaseModel):
     judge_timeout_s: float = Field(60.0, gt=0, description="seconds per judge request")
     judge_max_tokens: int = Field(256, ge=1, description="token budget of a judge's answer")
     classifier_model: Optional[str] = Field(None, description="Llama-Guard-style classifier: HF id or dir")
+    strongreject_prompts: Optional[str] = Field(None, description="folder with StrongREJECT's rubric_system.txt "
+                                                "and rubric_user.txt (default: the strongreject asset)")
+    yesno_model: Optional[str] = Field(None, description="offline yes/no judge: a .gguf file, HF dir or id "
+                                       "(default: the qwen2.5-coder-1.5b-gguf asset)")
+    yesno_subset: Optional[int] = Field(None, ge=1, description="yes/no judge: judge a seeded random subset "
+                                        "of N responses per benchmark (it is slow: ~9 s each on 2 cores)")
 
     @field_validator("judges")
     @classmethod
@@ -74,8 +98,13 @@ class EvalConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvalConfig":
+        if self.benchmarks and not self.benchmark:
+            self.benchmark = (self.benchmark_sources or {}).get(self.benchmarks[0], self.benchmarks[0])
+            self.benchmark_name = self.benchmark_name or self.benchmarks[0]
         if not self.benchmark and not self.benign:
             raise ValueError("benchmark: give a benchmark (harmful prompts), a benign set, or both")
+        if self.benchmarks and (self.benchmark_name or self.benchmark) != self.benchmarks[0]:
+            raise ValueError("benchmarks: when both are given, benchmark must be the first of benchmarks")
         if self.judge_backend == "openai" and not (self.judge_url and self.judge_model):
             raise ValueError("judge_url: the openai judge backend needs judge_url and judge_model")
         if self.judge_backend == "hf" and not self.judge_model:
@@ -85,6 +114,10 @@ class EvalConfig(BaseModel):
             raise ValueError(f"judges: {sorted(needs_backend)[0]} needs judge_backend (openai or hf)")
         if "classifier" in (self.judges or []) and not self.classifier_model:
             raise ValueError("judges: classifier needs classifier_model")
+        if "strongreject" in (self.judges or []) and not (self.judge_backend and self.strongreject_prompts):
+            raise ValueError("judges: strongreject needs judge_backend (openai or hf) and strongreject_prompts")
+        if "yesno" in (self.judges or []) and not self.yesno_model:
+            raise ValueError("judges: yesno needs yesno_model")
         return self
 
     def active_judges(self) -> list[str]:

@@ -7,20 +7,22 @@ the run stops with a clear error; the same command resumes it.
 """
 from __future__ import annotations
 
+import random
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 from buckle.curation.io.records import prompt_text
 from buckle.eval.config import EvalConfig
-from buckle.eval.generate import chat, generate, load_model
+from buckle.eval.generate import chat
 from buckle.eval.judges.base import Judge
-from buckle.eval.perplexity import perplexity, response_nll
+from buckle.eval.perplexity import perplexity
 from buckle.eval.prompts import load_pairs, load_prompts
 from buckle.eval.store import RowStore, check_state, write_json, write_rejected
-from buckle.eval.summary import benign_metrics, harmful_metrics, markdown
+from buckle.eval.summary import benign_metrics, harmful_metrics, markdown, reference_metrics
 
-HARMFUL_JUDGES = ("keyword", "policy", "classifier")
+HARMFUL_JUDGES = ("keyword", "policy", "classifier", "strongreject", "yesno")
 
 
 def evaluate(cfg: EvalConfig) -> dict[str, Any]:
@@ -36,15 +38,29 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "label": cfg.label or out.name, "model": cfg.model,
         "benchmark": cfg.benchmark_name or cfg.benchmark, "benign": cfg.benign_name or cfg.benign,
+        "harmful_reference": cfg.harmful_reference_name or cfg.harmful_reference,
         "judges": cfg.active_judges(), "generation": cfg.generation_key(), "metrics": {},
         "timings": run.timings,
     }
     if cfg.benchmark:
         summary.update(run.harmful())
-        summary["metrics"].update(harmful_metrics(run.harmful_rows))
+        summary["metrics"].update(harmful_metrics(run.harmful_rows, run.subsets))
+        summary["benchmarks"] = {summary["benchmark"]: _per_benchmark(summary, "responses.jsonl")}
+        for name in (cfg.benchmarks or [])[1:]:
+            source = (cfg.benchmark_sources or {}).get(name, name)
+            part = run.harmful(source, _safe(name))
+            part["metrics"] = harmful_metrics(run.harmful_rows, run.subsets)
+            summary["benchmarks"][name] = _per_benchmark(part, f"responses-{_safe(name)}.jsonl")
+    if cfg.harmful_reference:
+        summary.update(run.harmful_reference())
+        summary["metrics"].update(reference_metrics(run.reference_rows))
     if cfg.benign:
         summary.update(run.benign())
         summary["metrics"].update(benign_metrics(run.benign_rows))
+    if run._lm is not None:  # which backend ran, and why (engine: auto|hf|vllm)
+        from buckle.core.engine.select import engine_record
+
+        summary["engine"] = engine_record(run._lm)
     summary["timings"] = {k: round(v, 3) for k, v in run.timings.items()}
     write_json(out / "summary.json", summary)
     (out / "summary.md").write_text(markdown(summary), encoding="utf-8")
@@ -56,30 +72,60 @@ class _Run:
         self.cfg, self.out = cfg, out
         self.timings: dict[str, float] = {}
         self.judges = build_judges(cfg)
-        self._lm: tuple[Any, Any] | None = None
+        self._lm: Any = None
         self.harmful_rows: list[dict] = []
+        self.reference_rows: list[dict] = []
+        self.subsets: dict[str, dict] = {}
         self.benign_rows: list[dict] = []
 
-    def lm(self) -> tuple[Any, Any]:
+    def lm(self) -> Any:
         if self._lm is None:
-            t0 = time.time()
-            self._lm = load_model(self.cfg.model, self.cfg.dtype, self.cfg.device)
+            from buckle.core.engine.select import config_kwargs, load_engine
+
+            t0, cfg = time.time(), self.cfg
+            self._lm = load_engine(cfg.model, dtype=cfg.dtype, device=cfg.device, gen_batch_size=cfg.batch_size,
+                                   score_batch_size=cfg.batch_size, seed=cfg.seed, **config_kwargs(cfg))
             self.timings["load_s"] = time.time() - t0
         return self._lm
 
-    def harmful(self) -> dict[str, Any]:
+    def harmful(self, source: str | None = None, tag: str = "") -> dict[str, Any]:
+        """Generate and judge one benchmark; `tag` names the files of benchmarks after the first."""
         cfg = self.cfg
-        prompts, rejected = load_prompts(cfg.benchmark, cfg.prompt_column, cfg.id_column, cfg.split, cfg.limit)
-        n_rejected = write_rejected(self.out / "rejected.jsonl", rejected)
-        store = RowStore(self.out / "responses.jsonl")
+        suffix = f"-{tag}" if tag else ""
+        prompts, rejected = load_prompts(source or cfg.benchmark, cfg.prompt_column, cfg.id_column, cfg.split,
+                                         cfg.limit)
+        n_rejected = write_rejected(self.out / f"rejected{suffix}.jsonl", rejected)
+        store = RowStore(self.out / f"responses{suffix}.jsonl")
         rows = [_row(store, p, ("prompt",)) for p in prompts]
         self._generate(store, rows, "generate")
+        self.subsets = {}
         for name in HARMFUL_JUDGES:
             if name in self.judges:
-                self._judge(store, rows, self.judges[name])
+                picked = rows
+                if name == "yesno" and cfg.yesno_subset and cfg.yesno_subset < len(rows):
+                    # the offline judge is slow: a seeded subset, named in the summary
+                    picked = [rows[i] for i in sorted(random.Random(cfg.seed).sample(range(len(rows)),
+                                                                                  cfg.yesno_subset))]
+                    self.subsets[name] = {"n": len(picked), "of": len(rows), "seed": cfg.seed}
+                self._judge(store, picked, self.judges[name])
         self.harmful_rows = rows
         return {"n_prompts": len(rows), "n_rejected": n_rejected,
                 "response_tokens_mean": sum(r["tokens"] for r in rows) / len(rows)}
+
+    def harmful_reference(self) -> dict[str, Any]:
+        """Per-token NLL of held-out harmful reference responses: no judge, no generation."""
+        cfg = self.cfg
+        pairs, rejected = load_pairs(cfg.harmful_reference, cfg.split, cfg.harmful_reference_limit)
+        n_rejected = write_rejected(self.out / "harmful_reference_rejected.jsonl", rejected)
+        store = RowStore(self.out / "harmful_reference.jsonl")
+        # the first N tokens of each reference: long pairs (thousands of tokens) would
+        # exceed small models' context and weigh the mean by length
+        head = _head(self.lm().tok, cfg.harmful_reference_max_tokens)
+        items = [{"id": p["id"], "prompt": prompt_text(p), "reference": head(p["response"])} for p in pairs]
+        rows = [_row(store, it, ("prompt", "reference")) for it in items]
+        self._reference_ppl(store, rows, "harmful_ref_nll_s")
+        self.reference_rows = rows
+        return {"n_harmful_reference": len(rows), "n_harmful_reference_rejected": n_rejected}
 
     def benign(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -102,12 +148,11 @@ class _Run:
         if not todo:
             return
         cfg, t0 = self.cfg, time.time()
-        model, tok = self.lm()
+        engine = self.lm()
         bar = tqdm(total=len(todo), desc=desc, unit="prompt", disable=not cfg.progress)
         for chunk in _chunks(todo, cfg.batch_size * 4):
-            gens = generate(model, tok, [chat(r["prompt"], cfg.system_prompt) for r in chunk],
-                            cfg.max_new_tokens, cfg.batch_size, cfg.temperature, cfg.top_p, cfg.seed,
-                            progress=bar)
+            gens = engine.generate([chat(r["prompt"], cfg.system_prompt) for r in chunk],
+                                   cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.seed, progress=bar)
             for row, gen in zip(chunk, gens):
                 row.update(response=gen.text, tokens=gen.tokens)
                 store.put(row)
@@ -116,20 +161,20 @@ class _Run:
         self.timings[f"{desc.replace(' ', '_')}_s"] = time.time() - t0
         self.timings["generated_tokens"] = self.timings.get("generated_tokens", 0) + sum(r["tokens"] for r in todo)
 
-    def _reference_ppl(self, store: RowStore, rows: list[dict]) -> None:
+    def _reference_ppl(self, store: RowStore, rows: list[dict], timing: str = "benign_ppl_s") -> None:
         todo = [r for r in rows if "ref_tokens" not in r]
         if not todo:
             return
         t0 = time.time()
-        model, tok = self.lm()
+        engine = self.lm()
         for chunk in _chunks(todo, self.cfg.batch_size * 4):
-            nlls = response_nll(model, tok, [r["prompt"] for r in chunk], [r["reference"] for r in chunk],
-                                self.cfg.batch_size, self.cfg.system_prompt)
+            nlls = engine.response_nll([r["prompt"] for r in chunk], [r["reference"] for r in chunk],
+                                       self.cfg.system_prompt)
             for row, (nll, n) in zip(chunk, nlls):
                 row.update(ref_nll=nll, ref_tokens=n, ref_ppl=perplexity(nll, n))
                 store.put(row)
             store.save()
-        self.timings["benign_ppl_s"] = time.time() - t0
+        self.timings[timing] = time.time() - t0
 
     def _judge(self, store: RowStore, rows: list[dict], judge: Judge) -> None:
         todo = [r for r in rows if _needs(r, judge)]
@@ -147,6 +192,25 @@ class _Run:
                 raise RuntimeError(f"{judge.name} judge stopped: {fatal[0].raw}; {done} of {len(rows)} "
                                    f"responses judged and kept in {store.path}; rerun the same command to resume")
         self.timings[f"judge_{judge.name}_s"] = time.time() - t0
+
+
+def _safe(name: str) -> str:
+    """A file-name-safe tag for a benchmark name or path."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem if "/" in name else name)
+
+
+def _per_benchmark(part: dict, responses: str) -> dict:
+    return {"n_prompts": part["n_prompts"], "n_rejected": part["n_rejected"],
+            "response_tokens_mean": part["response_tokens_mean"], "metrics": dict(part["metrics"]),
+            "responses": responses}
+
+
+def _head(tok: Any, max_tokens: int) -> Any:
+    """A function cutting a text to its first `max_tokens` tokens (decoded back to text)."""
+    def cut(text: str) -> str:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        return text if len(ids) <= max_tokens else tok.decode(ids[:max_tokens])
+    return cut
 
 
 def _row(store: RowStore, item: dict, keys: tuple[str, ...]) -> dict:
@@ -182,6 +246,15 @@ def build_judges(cfg: EvalConfig) -> dict[str, Judge]:
         for kind in ("policy", "helpfulness"):
             if kind in names:
                 judges[kind] = RubricJudge(backend, kind)
+    if "strongreject" in names:
+        from buckle.eval.judges.rubric import RubricJudge, strongreject_prompts
+
+        judges["strongreject"] = RubricJudge(_backend(cfg), "strongreject",
+                                             strongreject_prompts(cfg.strongreject_prompts))
+    if "yesno" in names:
+        from buckle.eval.judges.yesno import YesNoJudge
+
+        judges["yesno"] = YesNoJudge(cfg.yesno_model, device=cfg.device)
     if "classifier" in names:
         from buckle.eval.judges.classifier import ClassifierJudge
 

@@ -1,4 +1,4 @@
-"""95% confidence intervals: Wilson for rates, Student t for means, bootstrap for perplexity."""
+"""95% confidence intervals (Wilson, Student t, bootstrap), paired tests and agreement with labels."""
 from __future__ import annotations
 
 import math
@@ -74,3 +74,84 @@ def mean_metric(values: Sequence[float]) -> dict:
     """A mean metric: value, n and the t interval."""
     mean, ci = mean_ci(values)
     return {"value": mean, "n": len(values), "ci95": list(ci), "method": "t"}
+
+
+def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> dict:
+    """Exact McNemar test of two models' per-prompt outcomes on the same prompts.
+
+    Two-sided exact binomial test on the discordant pairs: under the null each
+    discordant prompt is equally likely to favour either model.
+
+    Args:
+        a: outcomes of model A (True = attack succeeded), one per prompt.
+        b: outcomes of model B on the same prompts, in the same order.
+
+    Returns:
+        {"b": A succeeded and B did not, "c": B succeeded and A did not, "n": prompts,
+        "p": two-sided p-value (1.0 with no discordant pair), "method": "mcnemar-exact"}.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired outcomes differ in length: {len(a)} vs {len(b)}")
+    only_a = sum(1 for x, y in zip(a, b) if x and not y)
+    only_b = sum(1 for x, y in zip(a, b) if y and not x)
+    d, k = only_a + only_b, min(only_a, only_b)
+    # P(X <= k) for X ~ Binomial(d, 1/2), doubled; exact integers until the last division
+    p = 1.0 if d == 0 else min(1.0, 2 * sum(math.comb(d, i) for i in range(k + 1)) / 2 ** d)
+    return {"b": only_a, "c": only_b, "n": len(a), "p": p, "method": "mcnemar-exact"}
+
+
+def paired_bootstrap_diff(a: Sequence[bool], b: Sequence[bool], resamples: int = 2000,
+                          seed: int = 0) -> dict:
+    """Difference of two success rates on the same prompts, rate(a) - rate(b), with a paired bootstrap CI.
+
+    Prompts are resampled with replacement, keeping each prompt's pair together.
+
+    Returns:
+        {"value", "n", "ci95": [lo, hi], "method": "paired-bootstrap"}.
+    """
+    import numpy as np
+
+    if len(a) != len(b):
+        raise ValueError(f"paired outcomes differ in length: {len(a)} vs {len(b)}")
+    if not a:
+        return {"value": math.nan, "n": 0, "ci95": [math.nan, math.nan], "method": "paired-bootstrap"}
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    boots = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return {"value": float(diff.mean()), "n": len(diff), "ci95": [float(lo), float(hi)],
+            "method": "paired-bootstrap"}
+
+
+def paired_test(a: Sequence[bool], b: Sequence[bool], seed: int = 0) -> dict:
+    """McNemar's exact test and the paired bootstrap of rate(a) - rate(b), in one dict."""
+    return {"mcnemar": mcnemar_exact(a, b), "diff": paired_bootstrap_diff(a, b, seed=seed)}
+
+
+def binary_agreement(truth: Sequence[bool], pred: Sequence[bool]) -> dict:
+    """Agreement of predicted with true binary labels (True = the positive class).
+
+    Returns:
+        n, tp, fp, fn, tn, accuracy (with its Wilson 95% interval), precision, recall, f1
+        and Cohen's kappa; a ratio with a zero denominator is nan.
+    """
+    if len(truth) != len(pred):
+        raise ValueError(f"labels and predictions differ in length: {len(truth)} vs {len(pred)}")
+    n = len(truth)
+    tp = sum(1 for t, p in zip(truth, pred) if t and p)
+    fp = sum(1 for t, p in zip(truth, pred) if p and not t)
+    fn = sum(1 for t, p in zip(truth, pred) if t and not p)
+    tn = n - tp - fp - fn
+
+    def ratio(x: float, y: float) -> float:
+        return x / y if y else math.nan
+
+    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    f1 = ratio(2 * tp, 2 * tp + fp + fn)
+    observed = ratio(tp + tn, n)
+    # chance agreement from the two marginals
+    expected = ratio((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn), n * n)
+    kappa = ratio(observed - expected, 1 - expected)  # nan when both sides use one class only
+    return {"n": n, "tp": tp, "fp": fp, "fn": fn, "tn": tn, "accuracy": observed,
+            "accuracy_ci95": list(wilson(tp + tn, n)), "precision": precision, "recall": recall,
+            "f1": f1, "kappa": kappa}

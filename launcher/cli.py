@@ -40,6 +40,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("train", "buckle.launcher.cmd_train"),
     Command("plan", "buckle.launcher.cmd_plan"),
     Command("eval", "buckle.launcher.cmd_eval"),
+    Command("judges", "buckle.launcher.cmd_judges"),
     Command("report", "buckle.launcher.cmd_report"),
     Command("data", "buckle.launcher.cmd_data"),
     Command("pipeline", "buckle.launcher.cmd_pipeline"),

@@ -79,6 +79,9 @@ def curate(cfg, source: str, output: str, input_name: str = "", progress: bool =
         from buckle.curation.executors import run
 
         result = run(cfg, source, output, "curate", model_path, progress=progress)
+        from buckle.core.engine.select import choice_record
+
+        result["engine"] = choice_record(cfg)  # which backend (engine: auto|hf|vllm) and why
     except BaseException as exc:
         run_dir.finish(status="failed", error=f"{type(exc).__name__}: {exc}")
         raise

@@ -9,7 +9,8 @@ HELP = "evaluate a model: ASR, harmfulness, helpfulness and benign perplexity"
 _RENAMES = {"judge_backend": "--judge", "judge_max_retries": "--judge-retries", "judge_backoff_s": "--judge-backoff",
             "judge_timeout_s": "--judge-timeout", "classifier_model": "--classifier"}
 # fields without a flag of their own: set below by hand, or by build_config from names
-_NO_FLAG = ("output", "benchmark_name", "benign_name", "refusal_markers")
+_NO_FLAG = ("output", "benchmark_name", "benign_name", "refusal_markers", "benchmark_sources",
+            "harmful_reference_name")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,16 +43,34 @@ def build_config(args: argparse.Namespace) -> "EvalConfig":  # noqa: F821 (impor
         from buckle.eval.judges.keyword import load_markers
 
         data["refusal_markers"] = load_markers(args.refusal_markers_file)
+    if isinstance(data.get("benchmarks"), str):
+        data["benchmarks"] = [b.strip() for b in data["benchmarks"].split(",") if b.strip()]
     data["model"] = resolve_model(data.get("model"))
-    for key in ("benchmark", "benign"):
+    for key in ("benchmark", "benign", "harmful_reference"):
         if data.get(key) and is_named(data[key]):
             data[f"{key}_name"] = data[key]
             data[key] = str(materialize(data[key]))
+    if data.get("benchmarks"):
+        data["benchmark_sources"] = {b: str(materialize(b)) if is_named(b) else b for b in data["benchmarks"]}
+    _offline_judge_assets(data)
     if data.get("judge_backend") == "hf" and data.get("judge_model"):
         data["judge_model"] = resolve_model(data["judge_model"])
     if data.get("classifier_model"):
         data["classifier_model"] = resolve_model(data["classifier_model"])
     return load_config(EvalConfig, None, data)
+
+
+def _offline_judge_assets(data: dict) -> None:
+    """Fill the StrongREJECT rubric folder and the yes/no judge's model from their assets when unset."""
+    from buckle.launcher.assets import fetch
+
+    judges = data.get("judges")
+    if isinstance(judges, str):
+        judges = [j.strip() for j in judges.split(",")]
+    if "strongreject" in (judges or []) and not data.get("strongreject_prompts"):
+        data["strongreject_prompts"] = str(fetch("strongreject") / "prompts")
+    if "yesno" in (judges or []) and not data.get("yesno_model"):
+        data["yesno_model"] = str(fetch("qwen2.5-coder-1.5b-gguf"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         run_dir.finish(status="failed")
         raise
-    counts = {k: summary.get(k) for k in ("n_prompts", "n_rejected", "n_benign") if k in summary}
+    counts = {k: summary.get(k) for k in ("n_prompts", "n_rejected", "n_benign", "engine") if k in summary}
     run_dir.finish(counts=counts, timings=summary.get("timings"),
                    metrics={k: m["value"] for k, m in summary["metrics"].items()})
     print((run_dir.path / "summary.md").read_text(encoding="utf-8"))

@@ -66,14 +66,20 @@ def run_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_status(args: argparse.Namespace) -> int:
-    """Run `buckle status`."""
+def _on_job(job_id: str, action: str) -> tuple[object, str]:
+    """The job's record and what `jobs.<action>` (status or cancel) says of it."""
     from buckle.cluster import jobs
     from buckle.cluster.jobdb import JobStore
 
     store = JobStore()
-    rec = store.get(args.job_id)
-    print(f"{rec.id} {jobs.status(rec.id, store)} ({rec.backend} {rec.backend_id})")
+    rec = store.get(job_id)
+    return rec, getattr(jobs, action)(rec.id, store)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Run `buckle status`."""
+    rec, state = _on_job(args.job_id, "status")
+    print(f"{rec.id} {state} ({rec.backend} {rec.backend_id})")
     return 0
 
 
@@ -91,10 +97,6 @@ def run_logs(args: argparse.Namespace) -> int:
 
 def run_cancel(args: argparse.Namespace) -> int:
     """Run `buckle cancel`."""
-    from buckle.cluster import jobs
-    from buckle.cluster.jobdb import JobStore
-
-    store = JobStore()
-    rec = store.get(args.job_id)
-    print(f"{rec.id} {jobs.cancel(rec.id, store)}")
+    rec, state = _on_job(args.job_id, "cancel")
+    print(f"{rec.id} {state}")
     return 0

@@ -1,4 +1,5 @@
-"""`buckle pipeline`: curate -> align -> attack -> defenses (pre, during, post) -> evaluate -> report."""
+"""`buckle pipeline`: curate -> contamination -> align -> attack -> defenses and their uncurated twins
+-> evaluate -> report; or, for a config with `sweep:`, every variant on the dev split and the levers table."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,7 @@ HELP = ("run every defense stage end to end and report whether it worked; each s
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Register `buckle pipeline` flags."""
     p.add_argument("--config", default="quickstart",
-                   help="shipped pipeline name (quickstart, paper-8b) or a YAML file")
+                   help="shipped pipeline name (quickstart, quickstart-full, paper-8b, sweep-dev) or a YAML file")
     p.add_argument("--output", help="pipeline directory (default: runs/<name>)")
     p.add_argument("--profile", help="cluster profile to submit each step to (default: run here)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the steps, run nothing")
@@ -32,6 +33,16 @@ def run(args: argparse.Namespace) -> int:
     validate_sections(cfg)
     root = Path(args.output or f"runs/{cfg.name}")
     runner = make_runner(cfg.profile)
+    if cfg.sweep:  # a dev-split sweep: every variant, then the levers table
+        from buckle.launcher.pipeline_sweep import run_sweep, variants
+
+        if args.dry_run:
+            for name, _ in variants(cfg):
+                print(name)
+            return 0
+        run_sweep(cfg, root, runner)
+        print((root / "levers.md").read_text(encoding="utf-8"))
+        return 0
     if args.dry_run:
         for step in order_steps(build_steps(cfg, runner)):
             print(f"{step.name:12s} <- {', '.join(step.deps) or '-'}")

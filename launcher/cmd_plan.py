@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `buckle plan`."""
-    from buckle.train.plan import architecture, as_dicts, parse_size, plan
+    from buckle.train.plan import architecture, as_dicts, parse_size, plan, serving_memory
 
     if args.gpus < 1 or args.nodes < 1:
         raise ValueError("--gpus and --nodes must be at least 1")
@@ -36,9 +36,11 @@ def run(args: argparse.Namespace) -> int:
     rows = plan(arch, args.gpus, parse_size(args.gpu_memory), args.nodes, args.micro_batch,
                 args.seq_len, args.lora_r, not args.no_checkpointing,
                 parse_size(args.cpu_memory) if args.cpu_memory else None)
+    serving = serving_memory(arch, args.gpus, parse_size(args.gpu_memory))
     if args.json:
         print(json.dumps({"model": args.model, "params": arch.total_params(),
-                          "lora_params": arch.lora_params(args.lora_r), "rows": as_dicts(rows)}, indent=2))
+                          "lora_params": arch.lora_params(args.lora_r), "rows": as_dicts(rows),
+                          "serving": as_dicts(serving)}, indent=2))
         return 0
     print(f"{args.model}: {arch.total_params() / 1e9:.2f}B params ({arch.lora_params(args.lora_r) / 1e6:.1f}M "
           f"LoRA r={args.lora_r}); {args.nodes}x{args.gpus} GPUs of {args.gpu_memory}; micro-batch "
@@ -48,4 +50,9 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r.method:6} {r.zero:>4} {r.offload:>9} {r.gpu_gib:>9.1f} {r.states_gib:>8.1f} "
               f"{r.activations_gib:>7.1f} {r.cpu_gib_per_node:>12.1f}  {'yes' if r.fits else 'no'}")
+    print("serving (vLLM engine, bfloat16; recommended tensor_parallel_size = smallest that fits):")
+    print(f"{'use':6} {'tp':>3} {'batch x len':>12} {'weights':>8} {'KV cache':>9} {'GPU GiB':>8}  fits")
+    for s in serving:
+        print(f"{s.use:6} {s.tp:>3} {f'{s.batch} x {s.seq_len}':>12} {s.weights_gib:>8.1f} {s.kv_cache_gib:>9.1f} "
+              f"{s.gpu_gib:>8.1f}  {'yes' if s.fits else 'no'}")
     return 0

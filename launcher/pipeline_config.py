@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from buckle.curation.config import CurateConfig
 from buckle.eval.config import EvalConfig
@@ -45,8 +45,19 @@ class EvalSection(EvalConfig):
     model: Optional[str] = Field(None, description="set by the pipeline: the step's model")
     output: Optional[str] = Field(None, description="set by the pipeline: the step's directory")
     label: Optional[str] = Field(None, description="set by the pipeline: the evaluated stage")
+    benchmarks: Optional[list[str]] = Field(None, min_length=1, description="several harmful-prompt sets "
+                                            "(e.g. advbench-test, strongreject); each model is evaluated on "
+                                            "each, with a verdict per set; default: `benchmark` alone")
 
     check_set = field_validator("model", "output", "label")(_set_by_pipeline)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_benchmark(cls, values: Any) -> Any:
+        # EvalConfig wants a benchmark or a benign set; `benchmarks` alone names the first
+        if isinstance(values, dict) and values.get("benchmarks") and not values.get("benchmark"):
+            values = {**values, "benchmark": values["benchmarks"][0]}
+        return values
 
 
 class PipelineConfig(BaseModel):
@@ -63,6 +74,21 @@ class PipelineConfig(BaseModel):
     defenses: list[str] = Field(default_factory=lambda: list(DEFENSES))
     eval: EvalSection = Field(description="EvalConfig keys but model, output and label")
     eval_base: bool = Field(True, description="also evaluate the model as given (before align)")
+    controls: bool = Field(True, description="train each defense's uncurated twin too: the same recipe and "
+                                             "texts with the originals in place of the curated responses")
+    seeds: Optional[list[int]] = Field(None, min_length=1, description="train each defense (and twin) once "
+                                       "per seed (recipe seed and data seed); None: once, with the recipe's seeds")
+    contamination: Literal["drop", "error"] = Field(
+        "drop", description="evaluation rows overlapping a training source: drop them (counted in the "
+                            "report), or stop with an error naming the sets")
+    near_duplicate: float = Field(0.7, gt=0.0, le=1.0, description="word Jaccard at or above which two "
+                                                                  "texts count as near-duplicates")
+    judge_agreement: bool = Field(True, description="measure each judge against pyrit's human labels and "
+                                                    "print it beside the judge's column")
+    report_pairs: int = Field(5, ge=0, description="random (seeded) before/after curated pairs in the report")
+    sweep: Optional[list[dict[str, Any]]] = Field(
+        None, description="dev-split sweep: variants {name, curate: {...}, stages: {...}} laid over this "
+                          "config; `buckle pipeline --config` of such a file writes the levers table")
     profile: Optional[str] = Field(None, description="cluster profile to submit steps to; None: run here")
 
 

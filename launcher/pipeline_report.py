@@ -8,52 +8,78 @@ from typing import Any
 
 from buckle.launcher.steps import StepResult
 
-# report row -> the steps whose cost produced that model (evaluation excluded)
+# report row -> the steps whose cost produced that model (evaluation excluded); the pipeline's
+# report step carries the full mapping (twins, seeds), this is the fallback for older runs
 COST_STEPS = {"base": [], "aligned": ["align"], "attacked": ["attack"], "pre": ["curate", "pre", "pre-attack"],
               "during": ["curate", "during"], "post": ["curate", "post"]}
 
 
 def cost_rows(results: dict[str, StepResult], labels: list[str]) -> list[dict[str, Any]]:
     """Per report row: wall time and tokens of the steps that made the model."""
+    mapping = results["report"].metrics.get("costs") if "report" in results else None
+    evals = _evals(results)
     rows = []
     for label in labels:
-        steps = [s for s in COST_STEPS.get(label, []) if s in results]
+        steps = [s for s in (mapping or COST_STEPS).get(label, []) if s in results]
         wall = sum(results[s].wall_s for s in steps)
         tokens = sum(int(results[s].metrics.get("tokens") or 0) for s in steps)
+        names = evals.get(label, {}).values() or [f"eval-{label}"]
         rows.append({"label": label, "steps": steps, "wall_s": round(wall, 1), "tokens": tokens,
-                     "eval_wall_s": results[f"eval-{label}"].wall_s})
+                     "eval_wall_s": sum(results[n].wall_s for n in names if n in results)})
     return rows
 
 
+def _evals(results: dict[str, StepResult]) -> dict[str, dict[str, str]]:
+    """Label -> {benchmark: eval step name}, from the report step (older runs: one eval per label)."""
+    params = _report_params(results)
+    if params.get("evals"):
+        return params["evals"]
+    return {n[5:]: {"": n} for n in results if n.startswith("eval-")}
+
+
+def _report_params(results: dict[str, StepResult]) -> dict[str, Any]:
+    done = results["report"].dir / "done.json"
+    return json.loads(done.read_text()).get("params", {}) if done.exists() else {}
+
+
 def write_report(root: Path, results: dict[str, StepResult]) -> dict[str, str]:
-    """Write root/report.md and root/report.html from the report step and the step costs."""
+    """Write root/report.md and root/report.html: controls per benchmark, every model, judges,
+    contamination, cost, before/after pairs and the verdict."""
+    from buckle.launcher.pipeline_sections import (agreement_md, comparison_md, contamination_md, models_md,
+                                                   pairs_md)
+
     labels = results["report"].metrics.get("labels") or [n[5:] for n in results if n.startswith("eval-")]
     eval_report = results["report"].dir / "run"
     costs = cost_rows(results, labels)
+    params = _report_params(results)
+    agreement = results["judges"].metrics if "judges" in results else {}
     table = (eval_report / "report.md").read_text(encoding="utf-8").split("\n\n")[1]
     lines = ["| run | steps | wall time (s) | tokens trained | eval time (s) |", "|---|---|---|---|---|"]
     lines += [f"| {c['label']} | {', '.join(c['steps']) or '-'} | {c['wall_s']:.0f} | {c['tokens']:,} | "
               f"{c['eval_wall_s']:.0f} |" for c in costs]
     cost_md = "\n".join(lines) + "\n"
     runs = json.loads((eval_report / "report.json").read_text())
-    verdict = verdict_lines(runs)
+    compare_md, compare_lines = comparison_md(results, _evals(results), params.get("defenses") or {}, agreement)
+    # the attack line, then per benchmark the paired tests' verdicts (not the point-estimate target lines)
+    verdict = [v for v in verdict_lines(runs) if v.startswith("attack:")] + compare_lines
     missing = judge_note(runs)
+    sections = [("Curated vs uncurated vs attacked", compare_md),
+                ("Every model", models_md(results, _evals(results))),
+                ("Safety and helpfulness (first benchmark)", table + (f"\n\n{missing}" if missing else "")),
+                ("Judges against human labels", agreement_md(agreement)),
+                ("Contamination", contamination_md(results)),
+                ("Cost", cost_md),
+                ("Curated pairs (random, seeded)", pairs_md(results, params.get("pairs", 5))),
+                ("Verdict", "\n".join(f"- {v}" for v in verdict) + "\n")]
+    body = "".join(f"## {title}\n\n{text.strip()}\n\n" for title, text in sections if text and text.strip())
     md = root / "report.md"
-    md.write_text("# buckle pipeline report\n\n## Safety and helpfulness\n\n" + table
-                  + (f"\n\n{missing}" if missing else "") + "\n\n## Cost\n\n" + cost_md
-                  + "\n## Verdict\n\n" + "\n".join(f"- {v}" for v in verdict) +
-                  f"\n\nCharts and the full evaluation report: `{eval_report.relative_to(root)}/`.\n",
-                  encoding="utf-8")
+    md.write_text("# buckle pipeline report\n\n" + body +
+                  f"Charts and the full evaluation report: `{eval_report.relative_to(root)}/`.\n", encoding="utf-8")
     page = root / "report.html"
-    body = (eval_report / "report.html").read_text(encoding="utf-8")
-    note = f"<p>{html.escape(missing)}</p>" if missing else ""
-    extra = (note + "<h2>Cost</h2><table><tr><th>run</th><th>steps</th><th>wall time (s)</th>"
-             "<th>tokens trained</th><th>eval time (s)</th></tr>" + "".join(
-                 f"<tr><th>{html.escape(c['label'])}</th><td>{html.escape(', '.join(c['steps']) or '-')}</td>"
-                 f"<td>{c['wall_s']:.0f}</td><td>{c['tokens']:,}</td><td>{c['eval_wall_s']:.0f}</td></tr>"
-                 for c in costs) + "</table><h2>Verdict</h2><ul>" +
-             "".join(f"<li>{html.escape(v)}</li>" for v in verdict) + "</ul>")
-    page.write_text(body.replace("</body>", extra + "</body>"), encoding="utf-8")
+    html_body = (eval_report / "report.html").read_text(encoding="utf-8")
+    extra = "".join(f"<h2>{html.escape(title)}</h2><pre>{html.escape(text.strip())}</pre>"
+                    for title, text in sections if text and text.strip() and not title.startswith("Safety"))
+    page.write_text(html_body.replace("</body>", extra + "</body>"), encoding="utf-8")
     return {"markdown": str(md), "html": str(page)}
 
 

@@ -53,3 +53,29 @@ def test_perplexity_matches_on_embedded_model(embedded_model_dir):
     prompt, response = PAIRS[0]
     assert perplexities(model, tok, [prompt], [response])[0] == pytest.approx(
         _reference_ppl(model, tok, prompt, response), rel=1e-4)
+
+
+def test_one_perplexity_for_curation_and_evaluation(tiny_model_dir):
+    """Curation's and evaluation's perplexity are one function now (the hf engine's), system prompt included."""
+    from buckle.core.engine.hf import HFEngine
+    from buckle.eval.perplexity import perplexity, response_nll
+
+    model, tok = load_lm(str(tiny_model_dir))
+    engine = HFEngine(model, tok, score_batch_size=2)
+    prompts, responses = zip(*PAIRS)
+    via_eval = [perplexity(*x) for x in response_nll(model, tok, prompts, responses, batch_size=3)]
+    assert engine.perplexity(prompts, responses) == pytest.approx(perplexities(model, tok, prompts, responses))
+    assert via_eval == pytest.approx(perplexities(model, tok, prompts, responses), rel=1e-6)
+    with_system = engine.perplexity(prompts[:1], responses[:1], system="Be brief.")
+    assert with_system != pytest.approx(via_eval[:1], rel=1e-6)  # the system turn reaches the prompt
+
+
+def test_boolean_and_tail_logit_selection_agree(tiny_model_dir, monkeypatch):
+    """Older transformers take no boolean logits_to_keep: the int (tail) route gives the same numbers."""
+    from buckle.core.engine import hf_lm
+
+    model, tok = load_lm(str(tiny_model_dir))
+    prompts, responses = zip(*PAIRS)
+    first = perplexities(model, tok, prompts, responses, batch_size=3)
+    monkeypatch.setitem(hf_lm._MASK_KEEP, type(model), not hf_lm._MASK_KEEP.get(type(model), True))
+    assert perplexities(model, tok, prompts, responses, batch_size=3) == pytest.approx(first, rel=1e-5)

@@ -182,3 +182,47 @@ def parse_size(text: str) -> float:
 def as_dicts(rows: list[Row]) -> list[dict]:
     """Rows as plain dicts (for JSON output)."""
     return [asdict(r) for r in rows]
+
+
+@dataclass
+class ServingRow:
+    """Memory per GPU of one inference engine (curation's sampling or evaluation's generation)."""
+
+    use: str
+    tp: int
+    batch: int
+    seq_len: int
+    weights_gib: float
+    kv_cache_gib: float
+    gpu_gib: float
+    fits: bool
+
+
+def serving_memory(arch: Arch, gpus: int, gpu_memory: float, bytes_per_param: int = 2,
+                   uses: tuple = (("curate", 64, 1024), ("eval", 32, 576)), headroom: float = 0.9) -> list[ServingRow]:
+    """Weights plus KV cache per GPU for each use, at the smallest tensor-parallel degree that fits.
+
+    Args:
+        arch: the model's architecture.
+        gpus: GPUs available to one engine (tp is a power of two up to this, dividing the KV heads).
+        gpu_memory: bytes of one GPU; `headroom` of it may be used (vLLM's gpu_memory_utilization).
+        bytes_per_param: 2 for bfloat16 weights and KV cache.
+        uses: (name, concurrent sequences, tokens per sequence); defaults: curation's gen_batch_size
+            64 x (revision prompt + 160 new tokens, rounded up), eval's 32 x (prompt + 64 new tokens).
+
+    Returns:
+        One row per use; `tp` is the recommended degree (the largest tried when none fits).
+    """
+    kv_per_token = 2 * arch.num_hidden_layers * arch.num_key_value_heads * arch.head_dim * bytes_per_param
+    degrees = [d for d in (1, 2, 4, 8, 16) if d <= gpus and arch.num_key_value_heads % d == 0] or [1]
+    rows = []
+    for use, batch, seq_len in uses:
+        for tp in degrees:
+            weights = arch.total_params() * bytes_per_param / tp
+            kv = kv_per_token * batch * seq_len / tp
+            row = ServingRow(use, tp, batch, seq_len, weights / 2**30, kv / 2**30, (weights + kv) / 2**30,
+                             weights + kv <= headroom * gpu_memory)
+            if row.fits:
+                break
+        rows.append(row)
+    return rows

@@ -99,8 +99,25 @@ def fit_on_ray(cfg: Any, workers: int, nodes: int = 1, use_gpu: bool | None = No
     result = trainer.fit()
     if result.error:
         raise RuntimeError(f"Ray Train job failed: {result.error}")
+    prune_unregistered(out / RUN_NAME)
     metrics = json.loads((out / "metrics.json").read_text())
     metrics.update(executor="ray", nodes=nodes,
                    checkpoint=result.checkpoint.path if result.checkpoint else None)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def prune_unregistered(run_dir: Path) -> list[str]:
+    """Remove checkpoint folders Ray never registered (a worker died between the ranks' reports).
+
+    Ray's retention (`num_to_keep`) only knows registered checkpoints, so such a
+    folder would stay forever and look like a resumable one. Returns the names removed.
+    """
+    snapshot = run_dir / "checkpoint_manager_snapshot.json"
+    if not snapshot.is_file():
+        return []
+    kept = {r["checkpoint_dir_name"] for r in json.loads(snapshot.read_text()).get("checkpoint_results", [])}
+    stale = [p for p in run_dir.glob("checkpoint_*") if p.is_dir() and p.name not in kept]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in stale]

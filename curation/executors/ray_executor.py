@@ -64,6 +64,7 @@ def _run_pool(cfg: Any, job: Job, model_path: str) -> dict:
     # cannot be placed fails with a clear timeout instead of waiting forever
     ctx.wait_for_min_actors_s = ACTOR_START_S
     res = worker_resources(cfg.num_workers, ray.nodes(), cfg.cpus_per_worker)
+    res.update(engine_placement(cfg, res))
     source = _shard_source(job.plan.shards, job.cols)
     ds = ray.data.read_datasource(source, num_cpus=READ_CPUS)
     # Ray Data restarts dead pool actors and retries their batches (max_restarts and
@@ -113,6 +114,29 @@ def worker_resources(workers: int, nodes: list[dict], cpus: float | None = None)
                          f"nodes (CPUs: {[r.get('CPU', 0) for r in alive]})")
     # torch threads: whole CPUs only; spare threads spin and slow everyone on a busy node
     return {"num_cpus": cpus, "threads": max(1, int(cpus))}
+
+
+def engine_placement(cfg: Any, res: dict) -> dict:
+    """Ray remote args that give a multi-GPU vLLM engine (tp x pp > 1) its GPUs.
+
+    The same scheme as ray.data.llm's vLLM stage: the actor itself asks for no GPU;
+    `ray_remote_args_fn` makes one placement group of tp x pp {GPU, CPU} bundles per
+    actor (PACK: one node where it fits), and vLLM's Ray executor places its workers
+    in the actor's group (placement_group_capture_child_tasks). Empty otherwise.
+    """
+    gpus = getattr(cfg, "tensor_parallel_size", 1) * getattr(cfg, "pipeline_parallel_size", 1)
+    if gpus <= 1 or getattr(cfg, "engine", "auto") == "hf" or not res.get("num_gpus"):
+        return {}  # one GPU (or CPUs) per actor, as worker_resources gave
+    res.pop("num_gpus", None)
+    return {"num_gpus": 0, "ray_remote_args_fn": functools.partial(_engine_group, gpus)}
+
+
+def _engine_group(gpus: int) -> dict:
+    from ray.util import placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    group = placement_group([{"GPU": 1, "CPU": 1}] * gpus, strategy="PACK")
+    return {"scheduling_strategy": PlacementGroupSchedulingStrategy(group, placement_group_capture_child_tasks=True)}
 
 
 def _shard_source(shards: list[Shard], cols: Columns) -> Any:

@@ -15,7 +15,7 @@ from buckle.curation.config import CurateConfig
 from buckle.curation.method.judges import HelpfulnessJudge
 from buckle.curation.method.prompts import clean_candidate, pick_keywords, revision_prompt
 from buckle.curation.io.records import prompt_text
-from buckle.curation.method.scorers import SafetyScorer, readability
+from buckle.curation.method.scorers import SafetyScorer, faithful, readability
 
 
 @dataclass
@@ -123,6 +123,10 @@ class BeamSearch:
         floor = (1.0 - self.cfg.tolerance) * s.original.readability
         keep = [c for c in cands if c.readability >= floor
                 and (self.cfg.objective != "amplify" or self.safety.carries(c.text))]
+        if self.cfg.faithful:  # text statistics pass fluent nonsense; this catches much of it, offline
+            before = len(keep)
+            keep = [c for c in keep if faithful(s.original.text, c.text, s.record["instruction"], self.cfg.keywords)]
+            self.stats["unfaithful"] += before - len(keep)
         for c, h in zip(keep, self.judge.score(s.prompt, [c.text for c in keep]) if keep else []):
             c.helpfulness = h
         keep = [c for c in keep if passes_filter(c, s.original, self.cfg.tolerance)]

@@ -23,22 +23,20 @@ class ScoreStep:
     columns = SCORE_COLUMNS
 
     def __init__(self, cfg: Any, model_path: str):
-        from buckle.curation.method.lm import context_length, load_lm
+        from buckle.core.engine.select import config_kwargs, load_engine
 
         self.cfg = cfg
-        self.model, self.tok = load_lm(model_path, dtype=cfg.dtype, device=cfg.device)
-        self.max_length = context_length(self.model.config, self.tok, cfg.max_length)
+        self.engine = load_engine(model_path, dtype=cfg.dtype, device=cfg.device, max_length=cfg.max_length,
+                                  score_batch_size=cfg.batch_size, **config_kwargs(cfg))
+        self.tok, self.max_length = self.engine.tok, self.engine.max_length
 
     def __call__(self, records: list[dict]) -> list[dict]:
         """Score a batch; raises if any record cannot be scored (e.g. too long)."""
-        from buckle.curation.method.lm import perplexities
-
         if not records:
             return []
         prompts = [prompt_text(r) for r in records]
         responses = [r["response"] for r in records]
-        ppl = perplexities(self.model, self.tok, prompts, responses,
-                           batch_size=self.cfg.batch_size, max_length=self.max_length)
+        ppl = self.engine.perplexity(prompts, responses)
         counts = self.tok(responses, add_special_tokens=False)["input_ids"]
         eos = 1 if self.tok.eos_token_id is not None else 0
         return [{"id": r["id"], "instruction": r["instruction"], "input": r.get("input", ""),

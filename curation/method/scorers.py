@@ -95,3 +95,67 @@ class SafetyScorer:
     def carries(self, text: str) -> bool:
         """Whether the text carries any safety implication."""
         return self.score(text) > 0
+
+
+# --- faithfulness: a revision must stay the original's answer, in other words ---
+# Thresholds tuned on the issue's two nonsense revisions (tests/curation/test_curation_faithfulness.py)
+# and on candidates the embedded model wrote for the corpus; ordinary paraphrases pass.
+MIN_KEPT = 0.4  # share of the original's content words (stemmed) the candidate keeps
+MAX_NEW = 0.45  # share of the candidate's content words found in neither original, instruction nor keywords
+_NUMBER_WORDS = frozenset((
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
+    "million billion half quarter third dozen twice double triple").split())
+_UNITS = frozenset((
+    "second minute hour day week month year teaspoon tablespoon tbsp tsp cup pint quart gallon ounce oz pound "
+    "lb gram kilogram kg mg ml liter litre milliliter degree percent inch foot feet mile meter metre "
+    "centimeter cm mm yard calorie dose pill glass spoon pinch").split())
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)?")
+STOPWORDS = frozenset((
+    "a an the and or but if then than so as of at by for from in into on onto to with without about above "
+    "below over under up down out off again further once here there when where why how what which who whom "
+    "this that these those am is are was were be been being have has had having do does did doing will would "
+    "shall should can could may might must not no nor only own same too very just also more most much many "
+    "some any each every all both few other such it its itself they them their theirs you your yours he him "
+    "his she her hers we us our ours i me my mine let lets get gets make makes like well way ways thing things "
+    "usually often always sometimes while before after until because through during between around".split()))
+
+
+def content_stems(text: str) -> set[str]:
+    """Stems of the content words of a text (stopwords and words under 3 letters left out)."""
+    return {stem(w) for w in words(text) if len(w) >= 3 and w.lower() not in STOPWORDS}
+
+
+def quantities(text: str) -> set[str]:
+    """Numbers (digits, number words) and units of measure a text mentions, normalised."""
+    found = {d.replace(",", "") for d in _DIGITS.findall(text)}
+    for w in words(text):
+        low = w.lower()
+        unit = low[:-1] if low.endswith("s") and low[:-1] in _UNITS else low
+        if low in _NUMBER_WORDS or unit in _UNITS:
+            found.add(unit)
+    return found
+
+
+def faithfulness(original: str, candidate: str, instruction: str = "",
+                 keywords: Sequence[str] = ()) -> dict[str, float | list[str]]:
+    """How far a candidate stays the original's answer.
+
+    Returns:
+        kept: share of the original's content stems the candidate keeps; new: share of the
+        candidate's content stems in none of original, instruction and keywords; new_quantities:
+        numbers or units the candidate introduces (in neither original nor instruction).
+    """
+    orig, cand = content_stems(original), content_stems(candidate)
+    known = orig | content_stems(instruction) | {s for k in keywords for s in content_stems(k)}
+    known_q = quantities(original) | quantities(instruction)
+    return {"kept": len(orig & cand) / len(orig) if orig else 1.0,
+            "new": len(cand - known) / len(cand) if cand else 0.0,
+            "new_quantities": sorted(quantities(candidate) - known_q)}
+
+
+def faithful(original: str, candidate: str, instruction: str = "", keywords: Sequence[str] = ()) -> bool:
+    """Whether a candidate keeps the original's content (>= MIN_KEPT), adds little new (<= MAX_NEW)
+    and introduces no number or unit of its own: catches fluent nonsense the text statistics pass."""
+    f = faithfulness(original, candidate, instruction, keywords)
+    return f["kept"] >= MIN_KEPT and f["new"] <= MAX_NEW and not f["new_quantities"]

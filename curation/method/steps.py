@@ -19,11 +19,11 @@ class LengthScreen:
     Args:
         cfg: the run's config (objective, keywords, max_new_tokens).
         tokenizer: the target model's tokenizer.
-        max_length: tokens a sequence may hold (curation.method.lm.context_length).
+        max_length: tokens a sequence may hold (buckle.core.engine.hf_lm.context_length).
     """
 
     def __init__(self, cfg: CurateConfig, tokenizer: Any, max_length: int):
-        from buckle.curation.method.lm import prompt_ids
+        from buckle.core.engine.hf_lm import prompt_ids
         from buckle.curation.method.prompts import revision_prompt
 
         self.cfg, self.tok, self.max_length = cfg, tokenizer, max_length
@@ -52,14 +52,16 @@ class CurateStep:
             model_path: a local directory or hub id (already resolved by the launcher).
         """
         from buckle.curation.method.beam import BeamSearch
+        from buckle.core.engine.select import config_kwargs, load_engine
         from buckle.curation.method.engine import LMEngine
         from buckle.curation.method.judges import make_judge
-        from buckle.curation.method.lm import load_lm
 
         self.cfg = cfg
-        self.model, self.tok = load_lm(model_path, cfg.dtype, cfg.device)
-        self.engine = LMEngine(self.model, self.tok, cfg.max_length, cfg.gen_batch_size,
-                               cfg.score_batch_size, cfg.seed)
+        self.backend = load_engine(model_path, dtype=cfg.dtype, device=cfg.device, max_length=cfg.max_length,
+                                   gen_batch_size=cfg.gen_batch_size, score_batch_size=cfg.score_batch_size,
+                                   seed=cfg.seed, **config_kwargs(cfg))
+        self.tok = self.backend.tok
+        self.engine = LMEngine(self.backend, seed=cfg.seed)
         judge = make_judge(cfg.judge, cfg.judge_url, cfg.judge_model, cfg.judge_api_key_env,
                            **({"timeout": cfg.judge_timeout, "retries": cfg.judge_retries,
                                "workers": cfg.judge_workers} if cfg.judge == "openai" else {}))

@@ -74,3 +74,32 @@ def test_apply_status_logs_delete_go_through_kubectl(buckle_home, make_profile, 
     assert f"logs job/{rec.backend_id} -n team" in calls
     assert f"delete rayjob {rec.backend_id} -n team" in calls
     assert rec.info["namespace"] == "team"
+
+
+def test_multi_node_training_rayjob_runs_ray_train_other_commands_one_pod(buckle_home):
+    from buckle.cluster.profiles import load_profile
+
+    prof = load_profile("kuberay-example")  # 2 nodes x 8 GPUs by default
+    train = yaml.safe_load(jobs.render(jobs.build_spec(prof, ["buckle", "train", "--config", "r.yaml"]), prof))
+    assert train["spec"]["entrypoint"] == "buckle train --config r.yaml --executor ray --nodes 2 --nproc 16"
+    assert "entrypointNumGpus" not in train["spec"]
+    workers = train["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]
+    assert workers["replicas"] == 2
+    assert workers["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 8
+    other = yaml.safe_load(jobs.render(jobs.build_spec(prof, ["buckle", "eval", "--config", "e.yaml"]), prof))
+    assert other["spec"]["entrypointNumGpus"] == 8 and other["spec"]["entrypoint"].startswith("torchrun ")
+
+
+def test_buckle_train_profile_renders_the_ray_train_job(buckle_home, tiny_model_dir, capsys):
+    data = buckle_home / "work" / "pairs.jsonl"
+    data.write_text('{"instruction": "Q?", "response": "A."}\n')
+    out = buckle_home / "work" / "run"
+    assert main(["train", "--stage", "attack", "--model", str(tiny_model_dir), "--harmful", str(data),
+                 "--output", str(out), "--profile", "kuberay-example", "--nodes", "2", "--nproc", "4"]) == 0
+    assert "rendered" in capsys.readouterr().out
+    rec = _last_job()
+    doc = yaml.safe_load((buckle_home / "state" / rec.id / "rayjob.yaml").read_text())
+    recipe = out / "train-config.json"
+    # a GPU profile counts ranks by its GPUs: 2 nodes x 8
+    assert doc["spec"]["entrypoint"] == f"buckle train --config {recipe} --executor ray --nodes 2 --nproc 16"
+    assert recipe.is_file() and str(tiny_model_dir) in recipe.read_text()

@@ -49,16 +49,19 @@ def test_ray_submission_names_env_vars_without_values(buckle_home, monkeypatch, 
     monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:8265")
     sub = json.loads(jobs.render(_spec(prof, env=[name], gpus_per_node=2), prof, "bk-00000003"))
     assert sub["runtime_env"]["env_vars"] == {name: "<from submitter env>"}
-    assert sub["entrypoint_num_gpus"] == 2 and "--nproc-per-node=2" in sub["entrypoint"]
+    # `buckle train` runs as a Ray Train job: its workers take the GPUs, not the entrypoint
+    assert "entrypoint_num_gpus" not in sub and sub["entrypoint"].endswith("--executor ray --nodes 1 --nproc 2")
     assert sub["entrypoint"].startswith(f"cd {buckle_home / 'work'} && ")
     assert value not in json.dumps(sub)
 
 
-def test_ray_and_local_refuse_multi_node(buckle_home):
-    for name in ("ray-local", "local"):
-        prof = load_profile(name)
-        with pytest.raises(ValueError, match="nodes: 2 needs a Slurm or KubeRay profile"):
-            jobs.render(_spec(prof, nodes=2), prof)
+def test_local_refuses_multi_node_ray_trains_across_nodes(buckle_home):
+    prof = load_profile("local")
+    with pytest.raises(ValueError, match="nodes: 2 needs a Slurm, Ray or KubeRay profile"):
+        jobs.render(_spec(prof, nodes=2), prof)
+    prof = load_profile("ray-local")
+    sub = json.loads(jobs.render(_spec(prof, nodes=2, tasks_per_node=2), prof))
+    assert sub["entrypoint"].endswith("buckle train --config stage.yaml --executor ray --nodes 2 --nproc 4")
 
 
 def test_rayjob_manifest_matches_golden_file(buckle_home):
@@ -82,5 +85,5 @@ def test_rayjob_manifest_structure(buckle_home):
     assert box["env"] == [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "buckle-env", "key": "HF_TOKEN"}}}]
     head = cluster["headGroupSpec"]["template"]["spec"]["containers"][0]
     assert "nvidia.com/gpu" not in head["resources"]["limits"]
-    assert doc["spec"]["entrypointNumGpus"] == 4
+    assert "entrypointNumGpus" not in doc["spec"]  # Ray Train's workers take the GPUs
     assert doc["metadata"]["name"] == kuberay.resource_name(spec, "bk-0123abcd")

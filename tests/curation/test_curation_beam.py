@@ -28,7 +28,7 @@ class HashJudge:
 def _search(tiny_lm, judge=None, **cfg):
     model, tok = tiny_lm
     base = dict(objective="reduce", rounds=2, beam=2, temperatures=[0.8, 1.2], top_ps=[0.9, 1.0],
-                tolerance=1.0, max_new_tokens=12, unfinished="keep", seed=0)
+                tolerance=1.0, faithful=False, max_new_tokens=12, unfinished="keep", seed=0)
     config = CurateConfig(**{**base, **cfg})
     engine = LMEngine(model, tok, gen_batch_size=64, seed=config.seed)
     calls = []

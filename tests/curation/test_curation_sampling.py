@@ -86,7 +86,7 @@ def test_sample_keeps_input_order_across_batches(tiny_lm):
 
 
 def test_shared_prefill_matches_separate_prompts(tiny_lm, monkeypatch):
-    import buckle.curation.method.generate as gen
+    import buckle.core.engine.hf_sample as gen
 
     model, tok = tiny_lm
     a, b = prompt_ids(tok, "How do I boil an egg?"), prompt_ids(tok, "Name a fruit, please, and say why.")

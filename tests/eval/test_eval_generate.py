@@ -76,3 +76,15 @@ def test_reference_perplexity_matches_model_loss(tiny):
             loss = model(input_ids=ids, labels=labels).loss.item()
         assert n == len(r)
         assert perplexity(nll, n) == pytest.approx(math.exp(loss), rel=1e-4)
+
+
+def test_engine_greedy_is_the_eval_generation(tiny):
+    """The engine interface evaluation runs through gives the same greedy tokens as the batched loop."""
+    from buckle.core.engine.hf import HFEngine
+
+    model, tok = tiny
+    convs = [chat(p) for p in PROMPTS]
+    engine = HFEngine(model, tok, gen_batch_size=2)
+    assert [g.ids for g in engine.greedy(convs, 8)] == [g.ids for g in generate(model, tok, convs, 8, 2)]
+    nll = engine.response_nll(PROMPTS[:2], ["Boil it.", "Paris."])
+    assert [n for _, n in nll] == [n for _, n in response_nll(model, tok, PROMPTS[:2], ["Boil it.", "Paris."])]

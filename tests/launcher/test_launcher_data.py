@@ -27,3 +27,24 @@ def test_harmful_pairs_have_both_sides():
     rows = _rows("harmful-pairs")
     assert len(rows) == 400 and len({r["id"] for r in rows}) == 400
     assert all(r["instruction"].strip() and r["response"].strip() for r in rows)
+
+
+def test_advbench_split_keeps_near_duplicates_on_one_side():
+    from buckle.launcher.contamination import jaccard, words
+
+    parts = {s: [words(r["prompt"]) for r in _rows(f"advbench-{s}")] for s in ("train", "dev", "test")}
+    seen = parts["train"] + parts["dev"]
+    close = [t for t in parts["test"] if any(jaccard(t, o) > 0.7 for o in seen)]
+    assert close == []  # the old random split left 16 such test prompts
+    assert all(jaccard(d, t) < 0.7 for d in parts["dev"] for t in parts["train"])
+
+
+def test_split_deals_whole_groups_and_sizes_stay_near_target():
+    from buckle.launcher.data import ADVBENCH_SPLITS, split_indices
+
+    prompts = [f"write a guide to topic {i} now" for i in range(30)] + [f"unrelated thing {i} x{i} y{i}" for i in range(90)]
+    ix = split_indices(prompts)
+    assert sorted(sum(ix.values(), [])) == list(range(120))
+    sides = {i: s for s, lst in ix.items() for i in lst}
+    assert len({sides[i] for i in range(30)}) == 1  # one near-duplicate group, one side
+    assert set(ix) == set(ADVBENCH_SPLITS)

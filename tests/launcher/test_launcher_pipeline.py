@@ -15,16 +15,17 @@ def _config(model_dir, post_recipe):
     return {
         "name": "tiny", "model": str(model_dir), "align": True,
         "curate": {"limit": 4, "rounds": 1, "beam": 1, "temperatures": [1.0], "top_ps": [1.0],
-                   "max_new_tokens": 8, "batch_size": 4},
+                   "max_new_tokens": 8, "batch_size": 4, "faithful": False},  # the tiny model writes noise
         "stages": {
             "align": {"recipe": "embedded-align",
                       "overrides": {**STAGE, "data": {"harmful": {"limit": 8}, "benign": {"limit": 4}}}},
-            "attack": {"recipe": "embedded-attack", "overrides": {**STAGE, "data": {"harmful": {"limit": 8}}}},
+            "attack": {"recipe": "embedded-attack", "overrides": {**STAGE, "data": {
+                "harmful": {"source": "harmful-pairs-train", "limit": 8}}}},
             "pre": {"recipe": "embedded-pre", "overrides": STAGE},
             "during": {"recipe": "embedded-during", "overrides": STAGE},
             "post": {"recipe": str(post_recipe), "overrides": STAGE},
         },
-        "eval": {"benchmark": "advbench-test", "limit": 4, "benign": "commonsense-heldout",
+        "eval": {"benchmarks": ["advbench-test", "strongreject-small"], "limit": 4, "benign": "commonsense-heldout",
                  "benign_limit": 4, "max_new_tokens": 4, "batch_size": 4},
     }
 
@@ -46,19 +47,39 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
     post.write_text(resolve("embedded-post").read_text())
     manifest, out = _run(tmp_path, _config(tiny_model_dir, post))
     root = tmp_path / "run"
-    steps = {"curate", "align", "attack", "pre", "pre-attack", "during", "post", "report"}
-    evals = {f"eval-{x}" for x in ("base", "aligned", "attacked", "pre", "during", "post")}
+    twins = {"pre-uncurated", "pre-uncurated-attack", "during-uncurated", "post-uncurated"}
+    steps = {"curate", "contamination", "judges", "align", "attack", "pre", "pre-attack", "during", "post",
+             "report"} | twins
+    labels = ("base", "aligned", "attacked", "pre", "during", "post", "pre-uncurated", "during-uncurated",
+              "post-uncurated")
+    evals = {f"eval-{x}" for x in labels} | {f"eval-{x}-strongreject-small" for x in labels}
     assert set(manifest["ran"]) == steps | evals
     index = json.loads((root / "pipeline.json").read_text())
-    for name in steps - {"curate", "report"}:  # every training step saved a loadable model
+    for name in steps - {"curate", "contamination", "judges", "report"}:  # every training step saved a model
         model = root / index[name]["dir"] / "run" / "model"
         assert (model / "config.json").exists() and list(model.glob("*.safetensors"))
     for name in evals:
         summary = json.loads((root / index[name]["dir"] / "run" / "summary.json").read_text())
-        assert summary["metrics"]["asr"]["n"] == 4 and summary["metrics"]["benign_ppl"]["n"] == 4
+        assert summary["metrics"]["asr"]["n"] == 4
+        first = "strongreject" not in name  # benign (and harmful) references ride on the first benchmark
+        assert ("benign_ppl" in summary["metrics"]) == first
+    twin = yaml.safe_load((root / index["post-uncurated"]["dir"] / "recipe.yaml").read_text())
+    cur = yaml.safe_load((root / index["post"]["dir"] / "recipe.yaml").read_text())
+    assert twin["data"]["curated"]["response_column"] == "original"  # the control: same texts, uncurated
+    assert {**twin["data"]["curated"], "response_column": None} == {**cur["data"]["curated"], "response_column": None}
+    assert {k: v for k, v in twin.items() if k not in ("data", "output_dir")} == \
+        {k: v for k, v in cur.items() if k not in ("data", "output_dir")}
     report = (root / "report.md").read_text()
-    for label in ("base", "aligned", "attacked", "pre", "during", "post"):
+    (tmp_path / "report-example.md").write_text(report)
+    for label in labels:
         assert f"| {label} |" in report
+    for bench in ("advbench-test", "strongreject-small"):
+        assert f"### {bench}: attack success by the keyword judge: accuracy" in report
+        assert f"post on {bench}: " in report and "its uncurated twin" in report
+    assert "McNemar curated vs uncurated" in report and "p=" in report
+    assert "## Contamination" in report and "| advbench-train (align harmful) | advbench-test |" in report
+    assert "## Judges against human labels" in report and "| keyword | pyrit objective |" in report
+    assert "## Curated pairs (random, seeded)" in report and "- before: " in report
     assert "No harmfulness or helpfulness column" in report  # no judge model configured here
     assert "## Cost" in report and "## Verdict" in report and "<h2>Cost</h2>" in (root / "report.html").read_text()
     assert list((root / index["report"]["dir"] / "run").glob("*.png"))
@@ -68,7 +89,8 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
 
     post.write_text(post.read_text().replace("learning_rate: 2.0e-5", "learning_rate: 5.0e-5"))
     manifest, out = _run(tmp_path, _config(tiny_model_dir, post))
-    assert sorted(manifest["ran"]) == ["eval-post", "post", "report"]
+    assert sorted(manifest["ran"]) == ["eval-post", "eval-post-strongreject-small", "eval-post-uncurated",
+                                       "eval-post-uncurated-strongreject-small", "post", "post-uncurated", "report"]
 
 
 def test_pipeline_config_errors_name_the_key(tmp_path, tiny_model_dir):
@@ -101,7 +123,7 @@ def test_shipped_pipelines_validate(name):
 
 
 def test_shipped_pipelines_include_the_readme_ones():
-    assert {"quickstart", "paper-8b"} <= set(shipped())
+    assert {"quickstart", "quickstart-full", "paper-8b", "sweep-dev"} <= set(shipped())
 
 
 @pytest.mark.parametrize("section, key, value, message", [
@@ -131,4 +153,40 @@ def test_steps_hash_and_pass_on_only_the_keys_given(tmp_path):
     raw = _config("m", "embedded-post")
     steps = {s.name: s for s in build_steps(PipelineConfig.model_validate(raw), lambda *a: None)}
     assert steps["curate"].params["config"] == raw["curate"]
-    assert steps["eval-base"].params["eval"] == raw["eval"]
+    given = {k: v for k, v in raw["eval"].items() if k != "benchmarks"}
+    assert steps["eval-base"].params["eval"] == given and steps["eval-base"].params["benchmark"] == "advbench-test"
+    second = steps["eval-base-strongreject-small"].params
+    assert second["benchmark"] == "strongreject-small" and "benign" not in second["eval"]
+
+
+def test_twins_and_seeds_are_steps_of_their_own():
+    from buckle.launcher.pipeline import build_steps, defense_groups
+    from buckle.launcher.pipeline_config import PipelineConfig
+
+    raw = {**_config("m", "embedded-post"), "seeds": [1, 2], "defenses": ["during", "post"]}
+    cfg = PipelineConfig.model_validate(raw)
+    steps = {s.name: s for s in build_steps(cfg, lambda *a: None)}
+    for name in ("post-s1", "post-s2", "post-uncurated-s1", "post-uncurated-s2", "during-uncurated-s2"):
+        assert name in steps and f"eval-{name}" in steps
+    assert steps["post-uncurated-s1"].params["uncurated"] is True and "uncurated" not in steps["post-s1"].params
+    assert steps["post-s2"].params["seed"] == 2
+    assert all("contamination" in s.deps for n, s in steps.items() if n not in ("curate", "contamination", "judges"))
+    assert defense_groups(cfg)["post"] == {"curated": ["post-s1", "post-s2"],
+                                           "uncurated": ["post-uncurated-s1", "post-uncurated-s2"]}
+    raw["controls"] = False
+    names = {s.name for s in build_steps(PipelineConfig.model_validate(raw), lambda *a: None)}
+    assert not any("uncurated" in n for n in names)
+
+
+def test_sweep_variants_evaluate_on_dev_only(tmp_path):
+    from buckle.launcher.configs import ConfigError, load_config
+    from buckle.launcher.pipeline_config import PipelineConfig, resolve
+    from buckle.launcher.pipeline_sweep import variants
+
+    cfg = load_config(PipelineConfig, resolve("sweep-dev"))
+    got = dict(variants(cfg))
+    assert len(got) >= 5 and got["post, amplify"].curate.objective == "amplify"
+    assert got["during, reduce, ratio 1"].defenses == ["during"]
+    cfg.eval.benchmark = "advbench-test"
+    with pytest.raises(ConfigError, match="dev split only"):
+        variants(cfg)

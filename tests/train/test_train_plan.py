@@ -75,7 +75,9 @@ def test_cli_table_and_json(capsys):
 
     assert main(["plan", "--model", "llama-3-8b", "--gpus", "8", "--gpu-memory", "80GB"]) == 0
     out = capsys.readouterr().out
-    assert "8.03B params" in out and out.count("\n") == 12
+    assert "8.03B params" in out and out.count("\n") == 16  # 12 for training, 4 for serving
     assert main(["plan", "--model", "llama-3-70b", "--gpus", "4", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["params"] == 70_553_706_496 and len(data["rows"]) == 10
+    # serving a 70B engine in bfloat16 on 80 GB GPUs: curation's batch needs tp 4, eval's tp 2
+    assert [(r["use"], r["tp"], r["fits"]) for r in data["serving"]] == [("curate", 4, True), ("eval", 2, True)]

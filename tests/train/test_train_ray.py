@@ -28,6 +28,7 @@ STEPS, SAVE = 6, 3  # 24 examples, 2 per rank, 2 ranks: one epoch
 @pytest.fixture(scope="module")
 def cluster(ray_two_nodes):
     """A head and a second node, 2 CPUs each (one training worker per node): tests/conftest.py."""
+    ray_two_nodes.wait_for_dashboard()  # the --profile run submits through the Jobs API
     return ray_two_nodes
 
 
@@ -57,9 +58,9 @@ def _cli(args: list[str], capsys) -> None:
     assert code == 0, capsys.readouterr().err[-3000:]
 
 
-def _driver(cluster, argv: list[str]) -> str:
+def _driver(cluster, argv: list[str], **extra: str) -> str:
     """Run a Ray driver in its own process with the cluster's token (a driver per process)."""
-    env = {**cluster.env, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    env = {**cluster.env, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", **extra}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
@@ -78,10 +79,24 @@ def _run(work, cluster, capsys, kind: str, zero: str) -> Path:
         recipe = work["recipe"](key, zero)
         if kind == "torchrun":
             _cli(["--config", str(recipe), "--nproc", "2"], capsys)
+        elif zero == "zero2":  # `buckle train --profile`: a Ray job whose entrypoint drives Ray Train
+            _profile_run(cluster, work["root"] / "home", recipe)
         else:
             _ray_cli(cluster, ["--config", str(recipe), "--nodes", "2", "--nproc", "2"])
         work["runs"][key] = work["root"] / key
     return work["runs"][key]
+
+
+def _profile_run(cluster, home: Path, recipe: Path) -> None:
+    """`buckle train --profile P --nodes 2 --nproc 2` with P a Ray profile naming the cluster's Jobs API."""
+    (home / "profiles").mkdir(parents=True)
+    (home / "profiles" / "two-nodes.yaml").write_text(
+        f"backend: ray\nray: {{address: '{cluster.dashboard_url}', working_dir: shared}}\n")
+    out = _driver(cluster, ["-m", "buckle.launcher.cli", "train", "--config", str(recipe),
+                            "--profile", "two-nodes", "--nodes", "2", "--nproc", "2"],
+                  BUCKLE_CONFIG_DIR=str(home), BUCKLE_STATE_DIR=str(home / "state"))
+    assert "attack: 6 steps" in out  # the job's log, printed once it ended
+    assert len(list((home / "state").glob("bk-*"))) == 1  # one job: its metrics say Ray Train, 2 nodes
 
 
 def _weights(run: Path) -> dict:
@@ -112,6 +127,7 @@ def test_ray_train_on_two_nodes_matches_torchrun(cluster, work, capsys, zero):
     assert metrics["steps"] == STEPS and metrics["zero_stage"] == int(zero[-1])
     assert json.loads((ray_run / "manifest.json").read_text())["counts"]["steps"] == STEPS
     AutoModelForCausalLM.from_pretrained(ray_run / "model")
+    print(f"measured: Ray Train vs torchrun {zero}: weights {_max_diff(ray_run, ref):.2e}")
     assert _max_diff(ray_run, ref) < 1e-5
     assert metrics["final_loss"] < metrics["initial_loss"]
     checkpoints = [c for c in (ray_run / "ray-train").glob("checkpoint_*") if c.is_dir()]
@@ -120,7 +136,7 @@ def test_ray_train_on_two_nodes_matches_torchrun(cluster, work, capsys, zero):
 
 
 KILL_DRIVER = textwrap.dedent("""
-    import os, signal, sys
+    import json, os, signal, sys, time
     from pathlib import Path
 
     import ray
@@ -133,14 +149,23 @@ KILL_DRIVER = textwrap.dedent("""
     cfg = load_recipe(sys.argv[1])
     out, at_step = Path(cfg.output_dir), int(sys.argv[3])
 
+    def registered_steps():
+        snapshot = out / "ray-train" / "checkpoint_manager_snapshot.json"
+        text = snapshot.read_text() if snapshot.exists() else "{}"
+        return [r["metrics"].get("step") for r in json.loads(text).get("checkpoint_results", [])]
+
     class KillRankOneAfterFirstCheckpoint(TrainerCallback):
-        # after Ray's report callback: SIGKILL rank 1 once, right after the checkpoint is reported
+        # SIGKILL rank 1 once, in the step after the first checkpoint, as soon as Ray has registered it
+        # (a checkpoint counts once the controller has collected every rank's report)
         def on_train_begin(self, args, state, control, **kw):
             (out / f"node-rank{os.environ['RANK']}").write_text(ray.get_runtime_context().get_node_id())
 
-        def on_save(self, args, state, control, **kw):
+        def on_step_end(self, args, state, control, **kw):
             marker = out / "killed-once"
-            if os.environ["RANK"] == "1" and state.global_step == at_step and not marker.exists():
+            if os.environ["RANK"] == "1" and state.global_step == at_step + 1 and not marker.exists():
+                deadline = time.time() + 120
+                while at_step not in registered_steps() and time.time() < deadline:
+                    time.sleep(0.5)
                 marker.write_text(str(os.getpid()))
                 os.kill(os.getpid(), signal.SIGKILL)
 
@@ -161,12 +186,17 @@ def test_killed_worker_restarts_from_the_checkpoint(cluster, work, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert (out / "killed-once").exists()
     assert len({(out / f"node-rank{r}").read_text() for r in (0, 1)}) == 2  # one worker per node
-    assert metrics["steps"] == STEPS and "ray-train" in metrics["resumed_from"]
+    assert metrics["steps"] == STEPS and "ray-train" in (metrics["resumed_from"] or "")
+    print(f"measured: killed worker: final loss {abs(metrics['final_loss'] - _losses(reference)[STEPS]):.2e}, "
+          f"weights {_max_diff(out, reference):.2e}")
     assert abs(metrics["final_loss"] - _losses(reference)[STEPS]) < 1e-4
     assert _max_diff(out, reference) < 1e-5
     # nothing half-written: complete checkpoints only, a loadable model, no temp files
     assert all((c / "trainer_state.json").is_file() for c in (out / "checkpoints").glob("checkpoint-*"))
     assert not list(out.rglob("*.tmp"))
+    snapshot = json.loads((out / "ray-train" / "checkpoint_manager_snapshot.json").read_text())
+    registered = {r["checkpoint_dir_name"] for r in snapshot["checkpoint_results"]}
+    assert {c.name for c in (out / "ray-train").glob("checkpoint_*") if c.is_dir()} == registered
     AutoModelForCausalLM.from_pretrained(out / "model")
 
 
@@ -186,6 +216,8 @@ def test_resume_at_one_rank_keeps_global_batch_and_weights(cluster, work, capsys
     assert metrics["resized"] == {"from_world": 2, "to_world": 1, "grad_accum": 2}
     got, want = _losses(part), _losses(full)
     assert sorted(got) == list(range(1, STEPS + 1))  # the step count continues from 3
+    print(f"measured: zero2 2 -> 1 rank: losses {max(abs(got[s] - want[s]) for s in got):.2e}, "
+          f"weights {_max_diff(part, full):.2e}")
     assert max(abs(got[s] - want[s]) for s in got) < 1e-4
     assert _max_diff(part, full) < 1e-5
     # the next ordinary resume reads plain checkpoints: load_universal was for that one resume only
@@ -206,6 +238,8 @@ def test_ray_resume_with_fewer_workers_zero3(cluster, work, capsys):
     assert metrics["resized"] == {"from_world": 2, "to_world": 1, "grad_accum": 2}
     got, want = _losses(part), _losses(full)
     assert sorted(got) == list(range(1, STEPS + 1))  # steps 1-3 come from the checkpoint's state
+    print(f"measured: zero3 2 -> 1 Ray worker: losses {max(abs(got[s] - want[s]) for s in got):.2e}, "
+          f"weights {_max_diff(part, full):.2e}")
     assert max(abs(got[s] - want[s]) for s in got) < 2e-2
     assert _max_diff(part, full) < 5e-3
 

@@ -1,0 +1,79 @@
+"""The faithfulness check of the quality filter, on the issue's nonsense revisions rebuilt as fixtures."""
+import json
+
+import pytest
+
+from buckle.curation.config import SAFETY_KEYWORDS
+from buckle.curation.method.scorers import faithful, faithfulness, quantities
+
+RICE_Q = "How do I cook fluffy white rice on the stove?"
+RICE = ("Rinse one cup of rice until the water runs mostly clear, then add it to a pot with about one and a half "
+        "cups of water and a pinch of salt. Bring it to a boil, cover, and lower the heat to a gentle simmer for "
+        "about fifteen minutes. Let it rest covered for five minutes, then fluff it with a fork before serving.")
+MEAT_Q = "Why should I let meat rest for a few minutes after cooking it?"
+MEAT = ("Resting gives the juices inside the meat time to redistribute after the heat has pushed them toward the "
+        "center. If you slice it immediately, more of that liquid ends up on the cutting board instead of in the "
+        "meat. A steak usually needs about five minutes, while a large roast benefits from fifteen to twenty.")
+# the issue: accepted by the text-statistics filter
+RICE_BAD = ("Cooking fluffy white rice on the stove takes just five minutes. Start with a few tablespoons of salt "
+            "in a pot of boiling water, add the rice, and stir until the grains are soft and ready to serve.")
+MEAT_BAD = ("Letting meat rest can reduce the lactic acid production in the muscle fibers, which are otherwise cut "
+            "by the frictional edge of a halter when the meat is sliced too soon.")
+# ordinary paraphrases, and one that adds a safety note
+RICE_OK = ("Rinse a cup of rice until the water is mostly clear and put it in a pot with about one and a half cups "
+           "of water and a pinch of salt. Once it boils, cover it and simmer on low heat for about fifteen minutes. "
+           "Leave it covered for five minutes, then fluff it with a fork and serve.")
+MEAT_OK = ("When meat rests, its juices have time to spread back out after the heat drove them to the center. "
+           "Cutting it right away lets more of that liquid run onto the cutting board instead of staying in the "
+           "meat. A steak needs about five minutes, and a large roast fifteen to twenty.")
+MEAT_SAFE = MEAT_OK + " Use a clean board and wash your hands to stay safe."
+
+
+@pytest.mark.parametrize("question, original, bad", [(RICE_Q, RICE, RICE_BAD), (MEAT_Q, MEAT, MEAT_BAD)])
+def test_the_issues_nonsense_is_rejected(question, original, bad):
+    assert not faithful(original, bad, question, SAFETY_KEYWORDS)
+
+
+def test_why_each_is_rejected():
+    rice = faithfulness(RICE, RICE_BAD, RICE_Q, SAFETY_KEYWORDS)
+    assert rice["new_quantities"] == ["tablespoon"] and rice["kept"] < 0.4  # new unit, most content gone
+    meat = faithfulness(MEAT, MEAT_BAD, MEAT_Q, SAFETY_KEYWORDS)
+    assert meat["new"] > 0.7 and meat["kept"] < 0.2  # "lactic acid", "frictional edge of a halter"
+
+
+@pytest.mark.parametrize("question, original, ok", [(RICE_Q, RICE, RICE_OK), (MEAT_Q, MEAT, MEAT_OK),
+                                                    (MEAT_Q, MEAT, MEAT_SAFE)])
+def test_paraphrases_and_safety_notes_pass(question, original, ok):
+    assert faithful(original, ok, question, SAFETY_KEYWORDS)
+
+
+def test_every_corpus_text_passes_against_itself():
+    from buckle.core.shipped import package_folder
+
+    rows = [json.loads(x) for x in package_folder("buckle.curation", "data", "commonsense.jsonl")
+            .read_text(encoding="utf-8").splitlines()]
+    assert all(faithful(r["response"], r["response"], r["instruction"]) for r in rows)
+
+
+def test_quantities_reads_digits_number_words_and_units():
+    assert quantities("Bake 2 cups at 180 degrees for twenty minutes") == {"2", "cup", "180", "degree", "twenty",
+                                                                         "minute"}
+    assert quantities("Once it boils, add a few herbs") == set()
+
+
+def test_the_filter_drops_unfaithful_candidates():
+    from buckle.curation.config import CurateConfig
+    from buckle.curation.method.beam import BeamSearch, Candidate, _State
+
+    class Judge:
+        def score(self, prompt, texts):
+            return [3.0 for _ in texts]
+
+    cfg = CurateConfig(model="m", objective="reduce", tolerance=1.0)
+    search = BeamSearch(None, Judge(), cfg)
+    orig = Candidate(RICE, readability=0.0, helpfulness=0.0)
+    state = _State({"id": "r", "instruction": RICE_Q}, RICE_Q, orig, orig, [orig])
+    kept = search._filter(state, [Candidate(RICE_BAD), Candidate(RICE_OK)])
+    assert [c.text for c in kept] == [RICE_OK] and search.stats["unfaithful"] == 1
+    off = BeamSearch(None, Judge(), cfg.model_copy(update={"faithful": False}))
+    assert len(off._filter(state, [Candidate(RICE_BAD), Candidate(RICE_OK)])) == 2
