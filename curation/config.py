@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from buckle.core.engine.options import EngineOptions
 
 PAPER_GRID = [0.2, 0.4, 0.6, 0.8, 1.0]
 # Seed set of safety-oriented phrases carried by the `amplify` revision prompt.
@@ -19,7 +21,7 @@ SAFETY_KEYWORDS = [
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 
 
-class CorpusRunConfig(BaseModel):
+class CorpusRunConfig(EngineOptions):
     """Model, input columns and executor: what every run over a corpus (score, curate) needs.
 
     The executors take any subclass; unknown keys are rejected.
@@ -35,13 +37,6 @@ class CorpusRunConfig(BaseModel):
                                                                "(default: the model's context)")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
     dtype: Dtype = Field("auto", description="model weights' dtype")
-    # engine (buckle.core.engine)
-    engine: Literal["auto", "hf", "vllm"] = Field(
-        "auto", description="generation backend: hf, vllm, or auto (vllm on a CUDA GPU where installed, "
-                            "else hf: on CPU it loads in seconds, vLLM in ~20 s); the manifest records the pick")
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per vLLM engine for tensor parallelism")
-    pipeline_parallel_size: int = Field(1, ge=1, description="pipeline stages per vLLM engine (GPUs = tp x pp)")
-    kv_cache_gib: int = Field(4, ge=1, description="vLLM's KV cache in GiB on CPU (VLLM_CPU_KVCACHE_SPACE)")
     # input column mapping
     id_column: str = Field("id", description="input column holding the id (missing ids get a content hash)")
     instruction_column: str = Field("instruction", description="input column holding the instruction")

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from buckle.core.engine.options import EngineOptions
 
 JUDGES = ("keyword", "policy", "classifier", "helpfulness", "strongreject", "yesno")
 
 
-class EvalConfig(BaseModel):
+class EvalConfig(EngineOptions):
     """Everything one evaluation run needs. Paths and ids only: names are resolved by the launcher.
 
     Judges: None means automatic - `keyword` always; `policy` (harmful prompts) and
@@ -55,12 +57,6 @@ class EvalConfig(BaseModel):
     system_prompt: Optional[str] = Field(None, description="system message before each prompt")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="model weights' dtype")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
-    engine: Literal["auto", "hf", "vllm"] = Field(
-        "auto", description="generation backend: hf, vllm, or auto (vllm on a CUDA GPU where installed, "
-                            "else hf: on CPU it loads in seconds, vLLM in ~20 s); the summary records the pick")
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per vLLM engine for tensor parallelism")
-    pipeline_parallel_size: int = Field(1, ge=1, description="pipeline stages per vLLM engine (GPUs = tp x pp)")
-    kv_cache_gib: int = Field(4, ge=1, description="vLLM's KV cache in GiB on CPU (VLLM_CPU_KVCACHE_SPACE)")
     progress: bool = Field(True, description="progress bars on stderr")
     # judges
     judges: Optional[list[str]] = Field(None, description="any of keyword, policy, classifier, helpfulness "

@@ -15,7 +15,7 @@ from typing import Any
 
 from buckle.curation.io.records import prompt_text
 from buckle.eval.config import EvalConfig
-from buckle.eval.generate import chat
+from buckle.core.engine.hf_lm import chat
 from buckle.eval.judges.base import Judge
 from buckle.eval.perplexity import perplexity
 from buckle.eval.prompts import load_pairs, load_prompts

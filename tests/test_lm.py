@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from buckle.curation.method.lm import load_lm, perplexities, prompt_ids, response_ids
+from buckle.core.engine.hf_lm import load_lm, perplexities, prompt_ids, response_ids
 
 
 def _reference_ppl(model, tok, prompt, response):

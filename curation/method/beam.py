@@ -15,7 +15,7 @@ from buckle.curation.config import CurateConfig
 from buckle.curation.method.judges import HelpfulnessJudge
 from buckle.curation.method.prompts import clean_candidate, pick_keywords, revision_prompt
 from buckle.curation.io.records import prompt_text
-from buckle.curation.method.scorers import SafetyScorer, faithful, readability
+from buckle.curation.method.scorers import MAX_NEW, SafetyScorer, faithful, readability
 
 
 @dataclass
@@ -125,7 +125,11 @@ class BeamSearch:
                 and (self.cfg.objective != "amplify" or self.safety.carries(c.text))]
         if self.cfg.faithful:  # text statistics pass fluent nonsense; this catches much of it, offline
             before = len(keep)
-            keep = [c for c in keep if faithful(s.original.text, c.text, s.record["instruction"], self.cfg.keywords)]
+            # amplify adds safety implication in the model's own words ("keep children away from
+            # the hot pot"): no cap on new words there, only on lost content and invented quantities
+            max_new = None if self.cfg.objective == "amplify" else MAX_NEW
+            keep = [c for c in keep if faithful(s.original.text, c.text, s.record["instruction"],
+                                                self.cfg.keywords, max_new)]
             self.stats["unfaithful"] += before - len(keep)
         for c, h in zip(keep, self.judge.score(s.prompt, [c.text for c in keep]) if keep else []):
             c.helpfulness = h

@@ -154,8 +154,11 @@ def faithfulness(original: str, candidate: str, instruction: str = "",
             "new_quantities": sorted(quantities(candidate) - known_q)}
 
 
-def faithful(original: str, candidate: str, instruction: str = "", keywords: Sequence[str] = ()) -> bool:
-    """Whether a candidate keeps the original's content (>= MIN_KEPT), adds little new (<= MAX_NEW)
-    and introduces no number or unit of its own: catches fluent nonsense the text statistics pass."""
+def faithful(original: str, candidate: str, instruction: str = "", keywords: Sequence[str] = (),
+             max_new: float | None = MAX_NEW) -> bool:
+    """Whether a candidate keeps the original's content (>= MIN_KEPT), adds little new (<= max_new;
+    None: no cap) and introduces no number or unit of its own: catches fluent nonsense the text
+    statistics pass."""
     f = faithfulness(original, candidate, instruction, keywords)
-    return f["kept"] >= MIN_KEPT and f["new"] <= MAX_NEW and not f["new_quantities"]
+    return (f["kept"] >= MIN_KEPT and (max_new is None or f["new"] <= max_new)
+            and not f["new_quantities"])

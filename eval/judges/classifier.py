@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from buckle.eval.generate import generate, load_model
+from buckle.core.engine.hf_generate import generate
+from buckle.core.engine.hf_lm import load_lm as load_model
 from buckle.eval.judges.base import JudgeUnavailable, Verdict
 
 _UNSAFE_WORDS = ("unsafe", "harm", "toxic", "jailbreak", "injection", "malicious")

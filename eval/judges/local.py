@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from buckle.eval.generate import generate, load_model
+from buckle.core.engine.hf_generate import generate
+from buckle.core.engine.hf_lm import load_lm as load_model
 from buckle.eval.judges.base import JudgeUnavailable
 
 

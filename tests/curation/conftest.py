@@ -16,6 +16,6 @@ def wide_tiny_dir(tiny_model_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_lm(wide_tiny_dir):
     """(model, tokenizer) of the wide tiny model, loaded once."""
-    from buckle.curation.method.lm import load_lm
+    from buckle.core.engine.hf_lm import load_lm
 
     return load_lm(str(wide_tiny_dir))

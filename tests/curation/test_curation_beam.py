@@ -5,7 +5,7 @@ from buckle.curation.method.beam import BeamSearch
 from buckle.curation.config import CurateConfig
 from buckle.curation.method.engine import LMEngine
 from buckle.curation.method.judges import OfflineJudge
-from buckle.curation.method.lm import perplexities
+from buckle.core.engine.hf_lm import perplexities
 
 RECORDS = [
     {"id": "a", "instruction": "How do I boil an egg?", "input": "", "source": "",

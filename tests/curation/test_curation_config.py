@@ -8,13 +8,13 @@ from buckle.launcher.cli import main
 @pytest.fixture
 def no_model(monkeypatch):
     """Fail loudly if anything tries to load a model."""
-    import buckle.curation.method.lm
+    import buckle.core.engine.hf_lm
     import buckle.launcher.models
 
     def boom(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(buckle.curation.method.lm, "load_lm", boom)
+    monkeypatch.setattr(buckle.core.engine.hf_lm, "load_lm", boom)
     monkeypatch.setattr(buckle.launcher.models, "resolve_model", boom)
 
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from buckle.curation.io import store
-from buckle.curation.method.lm import load_lm, perplexities
+from buckle.core.engine.hf_lm import load_lm, perplexities
 from buckle.launcher.cli import main
 
 

@@ -2,7 +2,6 @@
 import json
 import re
 
-import pytest
 
 from buckle.curation.io import store
 from buckle.launcher.cli import main

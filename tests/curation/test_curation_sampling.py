@@ -1,8 +1,8 @@
 """Per-row sampling: every row of one generate call gets its own temperature and top-p."""
 import torch
 
-from buckle.curation.method.generate import PerRowSampling, sample
-from buckle.curation.method.lm import prompt_ids
+from buckle.core.engine.hf_sample import PerRowSampling, sample
+from buckle.core.engine.hf_lm import prompt_ids
 
 
 def _nucleus_size(probs: torch.Tensor, top_p: float) -> int:

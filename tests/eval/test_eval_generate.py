@@ -3,7 +3,9 @@ import math
 
 import pytest
 
-from buckle.eval.generate import _decode, chat, encode, generate, load_model
+from buckle.core.engine.hf_generate import _decode, generate
+from buckle.core.engine.hf_lm import chat, encode
+from buckle.core.engine.hf_lm import load_lm as load_model
 from buckle.eval.perplexity import perplexity, response_nll
 
 PROMPTS = ["How do I boil an egg?", "What is the capital of France? Tell me more, please, in detail.",

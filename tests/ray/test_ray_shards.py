@@ -142,7 +142,7 @@ def test_local_score_matches_model_loss_and_resumes(tmp_path, tiny_model_dir):
     import torch
 
     from buckle.curation.config import CurateConfig
-    from buckle.curation.method.lm import load_lm, prompt_ids, response_ids
+    from buckle.core.engine.hf_lm import load_lm, prompt_ids, response_ids
     from buckle.curation.executors import run
 
     data = write_input(tmp_path / "in.jsonl", 40)

@@ -2,7 +2,6 @@
 import json
 import os
 
-import pytest
 
 from buckle.launcher.cli import main
 from buckle.train.config import TrainConfig
