@@ -60,9 +60,10 @@ def test_verdict_comes_from_the_paired_test_not_the_point_estimate(tmp_path):
     assert rows["post"]["vs_uncurated"][0]["mcnemar"]["b"] == 0 and rows["post"]["vs_uncurated"][0]["mcnemar"]["c"] == 21
     assert rows["during"]["beats_uncurated"] is False  # a lower ASR, but p >= 0.05
     md = markdown(list(rows.values()), "advbench-test", "ASR")
-    assert "- post on advbench-test: beats its uncurated twin (exact McNemar, p < 0.05); beats the attacked " \
-        "model (exact McNemar, p < 0.05)\n" in md
-    assert "during on advbench-test: does not beat its uncurated twin" in md and "p=" in md
+    p21, p20 = 2 * 0.5 ** 21, 2 * 0.5 ** 20  # exact McNemar with b = 0: 2 x 0.5^c
+    assert (f"- post on advbench-test: beats its uncurated twin (lower ASR, exact McNemar p = {p21:.3g} < 0.05); "
+            f"beats the attacked model (lower ASR, exact McNemar p = {p20:.3g} < 0.05)\n") in md
+    assert "during on advbench-test: does not beat its uncurated twin (exact McNemar p = " in md and "p=" in md
 
 
 def test_seeds_give_mean_and_spread_and_every_seed_must_pass(tmp_path):
