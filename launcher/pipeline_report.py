@@ -16,7 +16,9 @@ COST_STEPS = {"base": [], "aligned": ["align"], "attacked": ["attack"], "pre": [
 
 def cost_rows(results: dict[str, StepResult], labels: list[str]) -> list[dict[str, Any]]:
     """Per report row: wall time and tokens of the steps that made the model."""
-    mapping = results["report"].metrics.get("costs") if "report" in results else None
+    mapping = None
+    if "report" in results:  # the report step's params carry label -> steps (twins and seeds included)
+        mapping = results["report"].metrics.get("costs") or _report_params(results).get("costs")
     evals = _evals(results)
     rows = []
     for label in labels:
