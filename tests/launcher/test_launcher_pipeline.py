@@ -79,8 +79,16 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
     assert "McNemar curated vs uncurated" in report and "p=" in report
     assert "## Contamination" in report and "| advbench-train (align harmful) | advbench-test |" in report
     assert "## Judges against human labels" in report and "| keyword | pyrit objective |" in report
-    assert "## Curated pairs (random, seeded)" in report and "- before: " in report
+    import pyarrow.parquet as pq  # the pairs section shows changed texts, else says there are none
+
+    curated = [r for f in (root / index["curate"]["dir"] / "run" / "curated").glob("*.parquet")
+               for r in pq.read_table(f).to_pylist()]
+    changed = [r for r in curated if r["curated"] and r["curated"] != r["original"]]
+    assert "## Curated pairs (random, seeded)" in report
+    assert ("- before: " in report) == bool(changed)
+    assert ("No curated text differs from its original." in report) == (not changed)
     assert "No harmfulness or helpfulness column" in report  # no judge model configured here
+    assert "| post-uncurated | curate, post-uncurated |" in report  # a twin's cost is its own steps
     assert "## Cost" in report and "## Verdict" in report and "<h2>Cost</h2>" in (root / "report.html").read_text()
     assert list((root / index["report"]["dir"] / "run").glob("*.png"))
 
