@@ -40,7 +40,7 @@ def run_launched(config_path: str | Path, nproc: int, launcher: str = "torchrun"
     """Run the job to completion; raise RuntimeError naming the launcher if a rank failed."""
     import torch
 
-    from buckle.train.trainer import free_port
+    from buckle.core.procs import free_port
 
     cmd = launch_command(launcher, nproc, config_path, port or free_port())
     proc = subprocess.run(cmd, env=child_env(nproc, torch.cuda.is_available()))

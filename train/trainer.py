@@ -14,7 +14,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from buckle.core.procs import free_port  # noqa: F401  (MASTER_PORT; train.launch imports it from here)
+from buckle.core.procs import free_port
 from buckle.train.data import ListDataset, PadCollator
 
 

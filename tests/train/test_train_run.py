@@ -114,7 +114,8 @@ def test_shutdown_distributed_leaves_the_process_group():
     # a group left alive at exit made ranks abort in teardown after saving
     import torch.distributed as dist
 
-    from buckle.train.trainer import free_port, shutdown_distributed
+    from buckle.core.procs import free_port
+    from buckle.train.trainer import shutdown_distributed
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
     assert dist.is_initialized()
