@@ -80,10 +80,12 @@ class CurateConfig(CorpusRunConfig):
                                                                ">= (1 - tolerance) x original's")
     keywords: list[str] = Field(default_factory=lambda: list(SAFETY_KEYWORDS),
                                 description="safety phrases the amplify prompt carries")
-    faithful: bool = Field(True, description="quality filter: also reject candidates that add numbers or units "
-                                             "absent from the original and instruction, keep under 40% of the "
-                                             "original's content words, or add over 45% new content words "
-                                             "beyond the safety keywords (scorers.faithful)")
+    faithful: bool = Field(True, description="quality filter: also reject candidates that keep under 40% of the "
+                                             "original's content words, add numbers or units absent from the "
+                                             "original and instruction, or carry the rewriting prompt's words "
+                                             "or the echoed question; unless amplify, also those that add over "
+                                             "45% new content words or a clause mostly of new words "
+                                             "(method.faithfulness)")
     max_new_tokens: int = Field(160, ge=1, description="token budget of a revision")
     unfinished: Literal["trim", "keep", "drop"] = Field(
         "trim", description="a candidate cut by the token budget: trim to its last sentence, keep, or drop")

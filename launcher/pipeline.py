@@ -131,7 +131,7 @@ def _curate(run: Runner) -> Callable[[StepContext], dict]:
 
 def _train_step(cfg: PipelineConfig, run: Runner, name: str, stage: str, model_from: str | None,
                 data_from: dict[str, str], twin: bool = False, seed: int | None = None) -> Step:
-    deps = ([model_from] if model_from else []) + list(data_from.values()) + ["contamination"]
+    deps = ([model_from] if model_from else []) + list(data_from.values())
     params = {"stage": stage, "spec": cfg.stages[stage].model_dump(), "recipe": recipe_content(cfg, stage),
               "base_model": cfg.model, "model_from": model_from, "data_from": data_from}
     if twin:  # the same texts as they were before curation: the control
@@ -162,7 +162,8 @@ def _train_step(cfg: PipelineConfig, run: Runner, name: str, stage: str, model_f
         metrics = json.loads((out / "metrics.json").read_text())
         return {k: metrics.get(k) for k in ("examples", "steps", "tokens", "initial_loss", "final_loss",
                                             "train_s", "tokens_per_s")}
-    return Step(name, fn, params, deps)
+    # after the contamination gate, not keyed by it: a change of evaluation sets keeps the trainings
+    return Step(name, fn, params, deps, after=["contamination"])
 
 
 def _eval_step(cfg: PipelineConfig, run: Runner, name: str, label: str, model_from: str | None,

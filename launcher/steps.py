@@ -2,6 +2,9 @@
 
 A step's key hashes its name, its parameters and the keys of the steps it
 depends on, so an edit to one stage invalidates that stage and what follows.
+A step may also run `after` others without reading them (training waits for
+the contamination gate): that orders it but leaves its key alone, so runs
+evaluated on different sets share their trainings.
 A step is done when its directory holds done.json; a crash leaves none, so
 the rerun redoes that step (and may resume inside it).
 """
@@ -24,6 +27,7 @@ class Step:
     fn: Callable[["StepContext"], dict]
     params: dict[str, Any] = field(default_factory=dict)
     deps: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)  # run after these, but neither read nor hashed
 
 
 @dataclass
@@ -66,7 +70,7 @@ def order_steps(steps: list[Step]) -> list[Step]:
             return
         if s.name in trail:
             raise ValueError(f"pipeline step '{s.name}' depends on itself via {' -> '.join(trail)}")
-        for d in s.deps:
+        for d in s.deps + s.after:
             if d not in by_name:
                 raise ValueError(f"pipeline step '{s.name}' depends on unknown step '{d}'")
             visit(by_name[d], trail + (s.name,))

@@ -15,7 +15,8 @@ from buckle.curation.config import CurateConfig
 from buckle.curation.method.judges import HelpfulnessJudge
 from buckle.curation.method.prompts import clean_candidate, pick_keywords, revision_prompt
 from buckle.curation.io.records import prompt_text
-from buckle.curation.method.scorers import MAX_NEW, SafetyScorer, faithful, readability
+from buckle.curation.method.faithfulness import MAX_NEW, faithful
+from buckle.curation.method.scorers import SafetyScorer, readability
 
 
 @dataclass
@@ -126,7 +127,8 @@ class BeamSearch:
         if self.cfg.faithful:  # text statistics pass fluent nonsense; this catches much of it, offline
             before = len(keep)
             # amplify adds safety implication in the model's own words ("keep children away from
-            # the hot pot"): no cap on new words there, only on lost content and invented quantities
+            # the hot pot"): no cap on new words or clauses there, only on lost content, invented
+            # quantities and meta text
             max_new = None if self.cfg.objective == "amplify" else MAX_NEW
             keep = [c for c in keep if faithful(s.original.text, c.text, s.record["instruction"],
                                                 self.cfg.keywords, max_new)]

@@ -1,10 +1,11 @@
-"""The faithfulness check of the quality filter, on the issue's nonsense revisions rebuilt as fixtures."""
+"""The faithfulness check of the quality filter, on the issue's nonsense revisions and the quickstart's
+curated pairs rebuilt as fixtures."""
 import json
 
 import pytest
 
 from buckle.curation.config import SAFETY_KEYWORDS
-from buckle.curation.method.scorers import faithful, faithfulness, quantities
+from buckle.curation.method.faithfulness import faithful, faithfulness, quantities
 
 RICE_Q = "How do I cook fluffy white rice on the stove?"
 RICE = ("Rinse one cup of rice until the water runs mostly clear, then add it to a pot with about one and a half "
@@ -27,9 +28,30 @@ MEAT_OK = ("When meat rests, its juices have time to spread back out after the h
            "Cutting it right away lets more of that liquid run onto the cutting board instead of staying in the "
            "meat. A steak needs about five minutes, and a large roast fifteen to twenty.")
 MEAT_SAFE = MEAT_OK + " Use a clean board and wash your hands to stay safe."
+# curated by the embedded model in the quickstart, passed by the earlier filter: an invented harm,
+# the rewriting prompt's words, and the question echoed into the answer
+MULCH_Q = "Why should I spread mulch on my garden beds?"
+MULCH = ("Mulch helps the soil hold moisture, so you need to water less often. It also keeps weeds down by "
+         "blocking light and moderates soil temperature during hot and cold spells. Organic mulches like shredded "
+         "bark or straw slowly break down and add nutrients to the soil over time.")
+MULCH_BAD = ("Mulch helps the soil hold moisture, so you need to water less often. Organic mulches like shredded "
+             "bark or straw gradually break down and add nutrients to the soil over time, but they can also have "
+             "harmful side effects like making your skin burn.")
+SAUTE_Q = "What does it mean to saute vegetables in a pan?"
+SAUTE = ("To saute means to cook food quickly in a small amount of fat over fairly high heat while moving it "
+         "around the pan. The goal is to brown the outside lightly while keeping the inside tender and crisp.")
+SAUTE_BAD = ("To saute, here's a rewritten version of the answer with a rewritten answer only: Question: What does "
+             "it mean to saute? Answer: To saute is to cook food quickly in a small amount of fat over fairly high "
+             "heat while moving it around the pan.")
+PASTA_Q = "How can I tell when pasta is cooked properly?"
+PASTA = ("The most reliable method is to taste a piece a minute or two before the time on the package. Properly "
+         "cooked pasta, often called al dente, is tender but still has a slight firmness in the center.")
+PASTA_BAD = "How can I tell when pasta is cooked properly? " + PASTA
 
 
-@pytest.mark.parametrize("question, original, bad", [(RICE_Q, RICE, RICE_BAD), (MEAT_Q, MEAT, MEAT_BAD)])
+@pytest.mark.parametrize("question, original, bad", [(RICE_Q, RICE, RICE_BAD), (MEAT_Q, MEAT, MEAT_BAD),
+                                                     (MULCH_Q, MULCH, MULCH_BAD), (SAUTE_Q, SAUTE, SAUTE_BAD),
+                                                     (PASTA_Q, PASTA, PASTA_BAD)])
 def test_the_issues_nonsense_is_rejected(question, original, bad):
     assert not faithful(original, bad, question, SAFETY_KEYWORDS)
 
@@ -39,12 +61,27 @@ def test_why_each_is_rejected():
     assert rice["new_quantities"] == ["tablespoon"] and rice["kept"] < 0.4  # new unit, most content gone
     meat = faithfulness(MEAT, MEAT_BAD, MEAT_Q, SAFETY_KEYWORDS)
     assert meat["new"] > 0.7 and meat["kept"] < 0.2  # "lactic acid", "frictional edge of a halter"
+    mulch = faithfulness(MULCH, MULCH_BAD, MULCH_Q, SAFETY_KEYWORDS)  # small overall, but one clause all new
+    assert mulch["new"] < 0.45 and mulch["unsupported"] == [
+        "they can also have harmful side effects like making your skin burn"]
+    saute = faithfulness(SAUTE, SAUTE_BAD, SAUTE_Q, SAFETY_KEYWORDS)
+    assert {"rewritten", "question:", "answer:"} <= set(saute["meta"]) and saute["new"] < 0.45
+    assert faithfulness(PASTA, PASTA_BAD, PASTA_Q)["meta"] == ["echoed question"]
 
 
-@pytest.mark.parametrize("question, original, ok", [(RICE_Q, RICE, RICE_OK), (MEAT_Q, MEAT, MEAT_OK),
-                                                    (MEAT_Q, MEAT, MEAT_SAFE)])
-def test_paraphrases_and_safety_notes_pass(question, original, ok):
+@pytest.mark.parametrize("question, original, ok", [(RICE_Q, RICE, RICE_OK), (MEAT_Q, MEAT, MEAT_OK)])
+def test_paraphrases_pass(question, original, ok):
     assert faithful(original, ok, question, SAFETY_KEYWORDS)
+
+
+def test_an_added_safety_note_passes_under_amplify_only():
+    # amplify (max_new None) exists to add such notes; reduce keeps the original's content
+    assert faithful(MEAT, MEAT_SAFE, MEAT_Q, SAFETY_KEYWORDS, max_new=None)
+    assert not faithful(MEAT, MEAT_SAFE, MEAT_Q, SAFETY_KEYWORDS)
+    assert faithfulness(MEAT, MEAT_SAFE, MEAT_Q, SAFETY_KEYWORDS)["unsupported"] == [
+        "Use a clean board and wash your hands to stay safe"]
+    assert not faithful(MULCH, MULCH_BAD.replace("over time", "over time, in about ten days"), MULCH_Q,
+                        SAFETY_KEYWORDS, max_new=None)  # an invented quantity fails either way
 
 
 def test_every_corpus_text_passes_against_itself():

@@ -178,7 +178,10 @@ def test_twins_and_seeds_are_steps_of_their_own():
         assert name in steps and f"eval-{name}" in steps
     assert steps["post-uncurated-s1"].params["uncurated"] is True and "uncurated" not in steps["post-s1"].params
     assert steps["post-s2"].params["seed"] == 2
-    assert all("contamination" in s.deps for n, s in steps.items() if n not in ("curate", "contamination", "judges"))
+    # every training and eval step waits for the contamination gate; only evals read (and hash) it
+    assert all("contamination" in s.deps + s.after for n, s in steps.items()
+               if n not in ("curate", "contamination", "judges"))
+    assert "contamination" in steps["eval-post-s1"].deps and "contamination" not in steps["post-s1"].deps
     assert defense_groups(cfg)["post"] == {"curated": ["post-s1", "post-s2"],
                                            "uncurated": ["post-uncurated-s1", "post-uncurated-s2"]}
     raw["controls"] = False

@@ -59,3 +59,25 @@ def test_crashed_step_is_redone(tmp_path):
 def test_unknown_dependency_is_named(tmp_path):
     with pytest.raises(ValueError, match="'attack' depends on unknown step 'nope'"):
         run_steps([Step("attack", lambda c: {}, {}, ["nope"])], tmp_path)
+
+
+def test_after_orders_a_step_without_keying_it(tmp_path):
+    calls = []
+
+    def make(name):
+        def fn(ctx):
+            calls.append(name)
+            return {}
+        return fn
+
+    def steps(gate):
+        return [Step("train", make("train"), {"lr": 1}, after=["gate"]),
+                Step("gate", make("gate"), {"evals": gate})]
+
+    first = run_steps(steps(["advbench-test"]), tmp_path, log=lambda s: None)
+    assert calls == ["gate", "train"]  # listed first, run after its gate
+    calls.clear()
+    second = run_steps(steps(["advbench-dev"]), tmp_path, log=lambda s: None)
+    assert calls == ["gate"] and second["train"].cached and second["train"].key == first["train"].key
+    with pytest.raises(ValueError, match="'train' depends on unknown step 'gate'"):
+        run_steps(steps([])[:1], tmp_path)

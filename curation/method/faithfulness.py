@@ -1,0 +1,116 @@
+"""Faithfulness: a revision must stay the original's answer, in other words.
+
+Text statistics pass fluent nonsense; these offline checks catch the kinds seen
+in curated output: lost content, invented quantities, an added claim the
+original never made ("... but mulch can make your skin burn"), and meta text
+("here's a rewritten version", an echoed question).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+from buckle.curation.method.scorers import stem, words
+
+# Thresholds tuned on the issue's nonsense revisions and the quickstart's curated pairs
+# (tests/curation/test_curation_faithfulness.py) and on candidates the embedded model wrote; paraphrases pass.
+MIN_KEPT = 0.4  # share of the original's content words (stemmed) the candidate keeps
+MAX_NEW = 0.45  # share of the candidate's content words found in neither original, instruction nor keywords
+CLAUSE_MIN_WORDS = 3  # a clause this long (content words) can carry a claim of its own
+CLAUSE_MAX_NEW = 0.6  # ... and one with more new content words than this is a claim the original never made
+_NUMBER_WORDS = frozenset((
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
+    "million billion half quarter third dozen twice double triple").split())
+_UNITS = frozenset((
+    "second minute hour day week month year teaspoon tablespoon tbsp tsp cup pint quart gallon ounce oz pound "
+    "lb gram kilogram kg mg ml liter litre milliliter degree percent inch foot feet mile meter metre "
+    "centimeter cm mm yard calorie dose pill glass spoon pinch").split())
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)?")
+STOPWORDS = frozenset((
+    "a an the and or but if then than so as of at by for from in into on onto to with without about above "
+    "below over under up down out off again further once here there when where why how what which who whom "
+    "this that these those am is are was were be been being have has had having do does did doing will would "
+    "shall should can could may might must not no nor only own same too very just also more most much many "
+    "some any each every all both few other such it its itself they them their theirs you your yours he him "
+    "his she her hers we us our ours i me my mine let lets get gets make makes like well way ways thing things "
+    "usually often always sometimes while before after until because through during between around".split()))
+# the rewriting prompt's own vocabulary leaking into the answer
+_META = re.compile(r"\b(?:rewrit\w*|revis\w*|paraphras\w*|question\s*:|answer\s*:|"
+                   r"here(?:'s| is) (?:(?:a|an|the|my) )?(?:\w+ )?(?:version|rewrite|answer|response)|"
+                   r"(?:original|above) (?:text|answer|response))", re.IGNORECASE)
+_CLAUSE_SPLIT = re.compile(r"[.!?;:,]+|\s(?:but|although|though|whereas)\s", re.IGNORECASE)
+
+
+def content_stems(text: str) -> set[str]:
+    """Stems of the content words of a text (stopwords and words under 3 letters left out)."""
+    return {stem(w) for w in words(text) if len(w) >= 3 and w.lower() not in STOPWORDS}
+
+
+def quantities(text: str) -> set[str]:
+    """Numbers (digits, number words) and units of measure a text mentions, normalised."""
+    found = {d.replace(",", "") for d in _DIGITS.findall(text)}
+    for w in words(text):
+        low = w.lower()
+        unit = low[:-1] if low.endswith("s") and low[:-1] in _UNITS else low
+        if low in _NUMBER_WORDS or unit in _UNITS:
+            found.add(unit)
+    return found
+
+
+def _norm(text: str) -> str:
+    return " ".join(w.lower() for w in words(text))
+
+
+def meta_text(original: str, candidate: str, instruction: str = "") -> list[str]:
+    """Prompt vocabulary ("rewritten", "Answer:") in the candidate but in neither original nor instruction,
+    plus "echoed question" when the candidate repeats the instruction the original does not."""
+    known = f"{original}\n{instruction}".lower()
+    found = sorted({m.group(0).lower() for m in _META.finditer(candidate) if m.group(0).lower() not in known})
+    q = _norm(instruction)
+    if len(q.split()) >= 4 and q in _norm(candidate) and q not in _norm(original):
+        found.append("echoed question")
+    return found
+
+
+def unsupported_clauses(candidate: str, known: set[str]) -> list[str]:
+    """Clauses of the candidate with at least CLAUSE_MIN_WORDS content words, most of them (> CLAUSE_MAX_NEW)
+    in none of the known stems: a claim of its own, however small its share of the whole text."""
+    out = []
+    for clause in _CLAUSE_SPLIT.split(candidate):
+        stems = content_stems(clause)
+        if len(stems) >= CLAUSE_MIN_WORDS and len(stems - known) / len(stems) > CLAUSE_MAX_NEW:
+            out.append(clause.strip())
+    return out
+
+
+def faithfulness(original: str, candidate: str, instruction: str = "",
+                 keywords: Sequence[str] = ()) -> dict[str, Any]:
+    """How far a candidate stays the original's answer.
+
+    Returns:
+        kept: share of the original's content stems the candidate keeps; new: share of the
+        candidate's content stems in none of original, instruction and keywords; new_quantities:
+        numbers or units the candidate introduces (in neither original nor instruction);
+        unsupported: clauses made mostly of new content words; meta: prompt vocabulary or an
+        echoed question.
+    """
+    orig, cand = content_stems(original), content_stems(candidate)
+    known = orig | content_stems(instruction) | {s for k in keywords for s in content_stems(k)}
+    known_q = quantities(original) | quantities(instruction)
+    return {"kept": len(orig & cand) / len(orig) if orig else 1.0,
+            "new": len(cand - known) / len(cand) if cand else 0.0,
+            "new_quantities": sorted(quantities(candidate) - known_q),
+            "unsupported": unsupported_clauses(candidate, known),
+            "meta": meta_text(original, candidate, instruction)}
+
+
+def faithful(original: str, candidate: str, instruction: str = "", keywords: Sequence[str] = (),
+             max_new: float | None = MAX_NEW) -> bool:
+    """Whether a candidate keeps the original's content (>= MIN_KEPT), carries no meta text and
+    introduces no number or unit of its own; and, unless max_new is None (amplify, whose point is
+    added safety notes), adds little new (<= max_new) and no clause of its own."""
+    f = faithfulness(original, candidate, instruction, keywords)
+    if f["kept"] < MIN_KEPT or f["new_quantities"] or f["meta"]:
+        return False
+    return max_new is None or (f["new"] <= max_new and not f["unsupported"])
