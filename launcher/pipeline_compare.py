@@ -108,9 +108,11 @@ def verdict(row: dict, bench: str) -> str:
         if beats is None:
             return f"no {what} to compare with"
         ps = ", ".join(f"{t['mcnemar']['p']:.3g}" for t in tests)
+        every = " in every seed)" if row["seeds"] > 1 else ")"
         if beats:
-            return f"beats {what} (lower ASR, exact McNemar p = {ps} < {ALPHA}" + \
-                (" in every seed)" if row["seeds"] > 1 else ")")
+            return f"beats {what} (lower ASR, exact McNemar p = {ps} < {ALPHA}" + every
+        if tests and all(t["mcnemar"]["b"] > t["mcnemar"]["c"] and t["mcnemar"]["p"] < ALPHA for t in tests):
+            return f"is worse than {what} (higher ASR, exact McNemar p = {ps} < {ALPHA}" + every
         return f"does not beat {what} (exact McNemar p = {ps}; beating needs a lower ASR with p < {ALPHA}" + \
             (" in every seed)" if row["seeds"] > 1 else ")")
     return f"{row['defense']} on {bench}: {say(row['beats_uncurated'], 'its uncurated twin', row['vs_uncurated'])}; " \

@@ -66,6 +66,20 @@ def test_verdict_comes_from_the_paired_test_not_the_point_estimate(tmp_path):
     assert "during on advbench-test: does not beat its uncurated twin (exact McNemar p = " in md and "p=" in md
 
 
+def test_a_significantly_higher_asr_is_called_worse(tmp_path):
+    from buckle.launcher.pipeline_compare import compare, markdown
+
+    n = 60
+    dirs = {"attacked": _responses(tmp_path / "a", [i < 30 for i in range(n)]),            # 50%
+            "during": _responses(tmp_path / "d", [i < 45 for i in range(n)]),              # 75%: 15 more, b=15 c=0
+            "during-uncurated": _responses(tmp_path / "du", [i < 46 for i in range(n)])}   # 1 more: not significant
+    rows = compare(dirs, {"during": {"curated": ["during"], "uncurated": ["during-uncurated"]}})
+    md = markdown(rows, "advbench-test", "ASR")
+    p15 = 2 * 0.5 ** 15
+    assert f"is worse than the attacked model (higher ASR, exact McNemar p = {p15:.3g} < 0.05)" in md
+    assert "during on advbench-test: does not beat its uncurated twin (exact McNemar p = 1; " in md
+
+
 def test_seeds_give_mean_and_spread_and_every_seed_must_pass(tmp_path):
     from buckle.launcher.pipeline_compare import asr_cell, compare
 
