@@ -27,6 +27,7 @@ _UNITS = frozenset((
     "lb gram kilogram kg mg ml liter litre milliliter degree percent inch foot feet mile meter metre "
     "centimeter cm mm yard calorie dose pill glass spoon pinch").split())
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)?")
+_LIST_MARKER = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)  # "1. Rinse ...": numbering, not a quantity
 STOPWORDS = frozenset((
     "a an the and or but if then than so as of at by for from in into on onto to with without about above "
     "below over under up down out off again further once here there when where why how what which who whom "
@@ -49,7 +50,7 @@ def content_stems(text: str) -> set[str]:
 
 def quantities(text: str) -> set[str]:
     """Numbers (digits, number words) and units of measure a text mentions, normalised."""
-    found = {d.replace(",", "") for d in _DIGITS.findall(text)}
+    found = {d.replace(",", "") for d in _DIGITS.findall(_LIST_MARKER.sub(" ", text))}
     for w in words(text):
         low = w.lower()
         unit = low[:-1] if low.endswith("s") and low[:-1] in _UNITS else low

@@ -13,8 +13,10 @@ from buckle.launcher.cli import main
 def test_embedded_model_curates_in_the_objectives_direction(objective, embedded_model_dir, tmp_path, capsys):
     from buckle.launcher.data import materialize
 
+    # three texts the model can rewrite faithfully (recaulk, chair, watering); the first three's rewrites
+    # all add steps or meta text of their own, so the faithfulness check rightly keeps their originals
     with open(materialize("commonsense-train"), encoding="utf-8") as fh:
-        rows = [json.loads(next(fh)) for _ in range(3)]
+        rows = [json.loads(line) for i, line in enumerate(fh) if i in (13, 14, 17)]
     src = tmp_path / "three.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / objective
