@@ -63,7 +63,7 @@ def lever_rows(name: str, cfg: PipelineConfig, results: dict[str, StepResult]) -
     for row in compare(dirs, defense_groups(cfg)):
         ppl = (results[f"eval-{row['defense']}"].metrics.get("metrics") or {}).get("benign_ppl") or {}
         out.append({"variant": name, "bench": bench, "row": row, "benign_ppl": ppl.get("value"),
-                    "improved": counts.get("improved"), "records": counts.get("records") or counts.get("rows")})
+                    "improved": counts.get("improved"), "records": counts.get("texts") or counts.get("read")})
     return out
 
 
@@ -73,12 +73,13 @@ def levers_markdown(cfg: PipelineConfig, rows: list[dict[str, Any]]) -> str:
 
     lines = [f"# Levers on the dev split (`buckle pipeline --config {cfg.name}`)", "",
              "| variant | defense | curated texts improved | attacked ASR | curated ASR | uncurated twin ASR "
-             "| McNemar curated vs uncurated | benign ppl |", "|---|---|---|---|---|---|---|---|"]
+             "| McNemar curated vs uncurated | McNemar curated vs attacked | benign ppl |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         row = r["row"]
         ppl = f"{r['benign_ppl']:.2f}" if isinstance(r["benign_ppl"], (int, float)) else "–"
         improved = f"{r['improved']} of {r['records']}" if r["improved"] is not None else "–"
         lines.append(f"| {r['variant']} | {row['defense']} | {improved} | {asr_cell([row['attacked']])} | "
                      f"{asr_cell(row['curated'])} | {asr_cell(row['uncurated'])} | {p_cell(row['vs_uncurated'])} "
-                     f"| {ppl} |")
+                     f"| {p_cell(row['vs_attacked'])} | {ppl} |")
     return "\n".join(lines) + "\n"

@@ -92,3 +92,29 @@ def test_seeds_give_mean_and_spread_and_every_seed_must_pass(tmp_path):
     row = compare(dirs, groups)[0]
     assert row["seeds"] == 2 and row["beats_uncurated"]
     assert asr_cell(row["curated"]).startswith("16.7% ± 4.7% over 2 seeds")
+
+
+def test_levers_table_names_counts_and_both_tests(tmp_path):
+    from types import SimpleNamespace
+
+    from buckle.launcher.pipeline_compare import compare
+    from buckle.launcher.pipeline_sweep import lever_rows, levers_markdown
+    from buckle.launcher.pipeline_config import PipelineConfig
+
+    n = 60
+    dirs = {"attacked": _responses(tmp_path / "a" / "run", [i < 30 for i in range(n)]),
+            "post": _responses(tmp_path / "p" / "run", [i < 10 for i in range(n)]),
+            "post-uncurated": _responses(tmp_path / "u" / "run", [i < 31 for i in range(n)])}
+    res = {f"eval-{k}": SimpleNamespace(dir=v.parent, metrics={"metrics": {"benign_ppl": {"value": 13.5}}})
+           for k, v in dirs.items()}
+    res["report"] = SimpleNamespace(metrics={"labels": list(dirs)})
+    res["curate"] = SimpleNamespace(metrics={"improved": 6, "texts": 24, "read": 24})
+    cfg = PipelineConfig.model_validate({"name": "sweep-dev", "model": "m", "stages": {"post": {"recipe": "r"}},
+                                         "defenses": ["post"], "eval": {"benchmark": "advbench-dev"}})
+    rows = lever_rows("post, reduce", cfg, res)
+    assert rows[0]["row"] == compare({k: v for k, v in dirs.items()},
+                                     {"post": {"curated": ["post"], "uncurated": ["post-uncurated"]}})[0]
+    md = levers_markdown(cfg, rows)
+    p21, p20 = 2 * 0.5 ** 21, 2 * 0.5 ** 20
+    assert (f"| post, reduce | post | 6 of 24 | 50.0% [37.7%, 62.3%] (n=60) | 16.7% [9.3%, 28.0%] (n=60) | "
+            f"51.7% [39.3%, 63.8%] (n=60) | p={p21:.3g} (b=0, c=21) | p={p20:.3g} (b=0, c=20) | 13.50 |") in md
