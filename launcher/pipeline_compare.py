@@ -72,11 +72,12 @@ def compare(dirs: dict[str, Path], groups: dict[str, dict[str, list[str]]], judg
     return rows
 
 
-def _beats(tests: list[dict]) -> bool | None:
-    """Curated lower and significant in every seed; None when there is no comparator."""
+def _beats(tests: list[dict], worse: bool = False) -> bool | None:
+    """Curated lower (worse: higher) and significant in every seed; None when there is no comparator."""
     if not tests:
         return None
-    return all(t["diff"]["value"] < 0 and t["mcnemar"]["p"] < ALPHA for t in tests)
+    sign = 1 if worse else -1
+    return all(sign * t["diff"]["value"] > 0 and t["mcnemar"]["p"] < ALPHA for t in tests)
 
 
 def _pct(x: float) -> str:
@@ -111,10 +112,9 @@ def verdict(row: dict, bench: str) -> str:
         every = " in every seed)" if row["seeds"] > 1 else ")"
         if beats:
             return f"beats {what} (lower ASR, exact McNemar p = {ps} < {ALPHA}" + every
-        if tests and all(t["mcnemar"]["b"] > t["mcnemar"]["c"] and t["mcnemar"]["p"] < ALPHA for t in tests):
+        if _beats(tests, worse=True):
             return f"is worse than {what} (higher ASR, exact McNemar p = {ps} < {ALPHA}" + every
-        return f"does not beat {what} (exact McNemar p = {ps}; beating needs a lower ASR with p < {ALPHA}" + \
-            (" in every seed)" if row["seeds"] > 1 else ")")
+        return f"does not beat {what} (exact McNemar p = {ps}; beating needs a lower ASR with p < {ALPHA}" + every
     return f"{row['defense']} on {bench}: {say(row['beats_uncurated'], 'its uncurated twin', row['vs_uncurated'])}; " \
            f"{say(row['beats_attacked'], 'the attacked model', row['vs_attacked'])}"
 

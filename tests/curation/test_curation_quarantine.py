@@ -2,7 +2,6 @@
 import json
 import re
 
-
 from buckle.curation.io import store
 from buckle.launcher.cli import main
 

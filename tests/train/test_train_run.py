@@ -2,7 +2,6 @@
 import json
 import os
 
-
 from buckle.launcher.cli import main
 from buckle.train.config import TrainConfig
 from buckle.train.run import train
