@@ -50,8 +50,8 @@ def main() -> None:
     from buckle.core.engine.hf_lm import load_lm, perplexities, prompt_ids
     from buckle.curation.method.prompts import revision_prompt
     from buckle.curation.io.records import prompt_text
-    from buckle.launcher.data import materialize
-    from buckle.launcher.models import resolve_model
+    from buckle.core.catalog.data import materialize
+    from buckle.core.catalog.models import resolve_model
 
     model, tok = load_lm(resolve_model(args.model), device="cpu")
     with open(materialize("commonsense-train"), encoding="utf-8") as fh:

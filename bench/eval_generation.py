@@ -35,8 +35,8 @@ def main() -> None:
     from buckle.core.engine.hf_generate import generate
     from buckle.core.engine.hf_lm import chat
     from buckle.core.engine.hf_lm import load_lm as load_model
-    from buckle.launcher.data import materialize
-    from buckle.launcher.models import resolve_model
+    from buckle.core.catalog.data import materialize
+    from buckle.core.catalog.models import resolve_model
 
     with open(materialize(args.benchmark), encoding="utf-8") as fh:
         prompts = [json.loads(line)["prompt"] for line in fh][:args.prompts]
@@ -68,7 +68,7 @@ def _vllm_column(args, convs, batched, t_batched: float, tokens: int) -> None:
     """The same greedy work on the vLLM engine, after a warm-up call; ratio vs the HF batched engine."""
     from buckle.core.engine.select import choose
     from buckle.core.engine.vllm_backend import VLLMEngine
-    from buckle.launcher.models import resolve_model
+    from buckle.core.catalog.models import resolve_model
 
     t0 = time.perf_counter()
     engine = VLLMEngine(resolve_model(args.model), device="cpu", kv_cache_gib=2)

@@ -80,7 +80,7 @@ def main() -> int:
     out = Path(args.out or tempfile.mkdtemp(prefix="buckle-gpu-"))
     t0 = time.perf_counter()
     if args.model == "embedded":
-        from buckle.launcher.models import resolve_model
+        from buckle.core.catalog.models import resolve_model
         model = resolve_model("embedded")
     else:
         model = args.model or str(build_model(out / "base"))

@@ -127,8 +127,8 @@ def main() -> None:
         import torch
         torch.set_num_threads(args.threads)
 
-    from buckle.launcher.data import materialize
-    from buckle.launcher.models import resolve_model
+    from buckle.core.catalog.data import materialize
+    from buckle.core.catalog.models import resolve_model
     from buckle.train.config import TrainConfig
     from buckle.train.run import prepare, train
 

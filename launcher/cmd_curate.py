@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 def resolve_input(name: str | None) -> tuple[str, str]:
     """A named data set (materialized), or a file/directory/dataset id; with a line saying which."""
-    from buckle.launcher.data import is_named, materialize
+    from buckle.core.catalog.data import is_named, materialize
 
     name = name or DEFAULT_INPUT
     if is_named(name):
@@ -69,7 +69,7 @@ def curate(cfg, source: str, output: str, input_name: str = "", progress: bool =
     The plain-Python entry point (the pipeline calls this with a CurateConfig).
     """
     from buckle.launcher.manifest import RunDir
-    from buckle.launcher.models import resolve_model
+    from buckle.core.catalog.models import resolve_model
 
     model_path = resolve_model(cfg.model)
     run_dir = RunDir(output, "curate", {**cfg.model_dump(), "input": input_name or source})

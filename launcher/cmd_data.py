@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `buckle data`."""
-    from buckle.launcher.data import list_named, materialize
+    from buckle.core.catalog.data import list_named, materialize
 
     if args.action == "list":
         for name, desc in list_named().items():

@@ -29,9 +29,9 @@ def build_config(args: argparse.Namespace) -> "EvalConfig":  # noqa: F821 (impor
     """Merge YAML and flags, resolve model and data names, validate into an EvalConfig."""
     from buckle.eval.config import EvalConfig
     from buckle.launcher.configs import load_config, read_yaml
-    from buckle.launcher.data import is_named, materialize
+    from buckle.core.catalog.data import is_named, materialize
     from buckle.launcher.flags import overrides_from
-    from buckle.launcher.models import resolve_model
+    from buckle.core.catalog.models import resolve_model
 
     data = read_yaml(args.config) if args.config else {}
     if isinstance(data.get("eval"), dict):
@@ -62,7 +62,7 @@ def build_config(args: argparse.Namespace) -> "EvalConfig":  # noqa: F821 (impor
 
 def _offline_judge_assets(data: dict) -> None:
     """Fill the StrongREJECT rubric folder and the yes/no judge's model from their assets when unset."""
-    from buckle.launcher.assets import fetch
+    from buckle.core.catalog.assets import fetch
 
     judges = data.get("judges")
     if isinstance(judges, str):

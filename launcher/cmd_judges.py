@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_judge(kind: str, args: argparse.Namespace):  # -> buckle.eval.judges.base.Judge
     """One judge from its kind and the flags."""
-    from buckle.launcher.assets import fetch
+    from buckle.core.catalog.assets import fetch
 
     if kind == "keyword":
         from buckle.eval.judges.keyword import KeywordJudge
@@ -64,7 +64,7 @@ def _backend(args: argparse.Namespace):
         return OpenAIBackend(args.judge_url, args.judge_model, args.judge_api_key_env)
     if args.judge_backend == "hf":
         from buckle.eval.judges.local import HFChatBackend
-        from buckle.launcher.models import resolve_model
+        from buckle.core.catalog.models import resolve_model
 
         if not args.judge_model:
             raise ValueError("--judge-backend hf needs --judge-model")
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from buckle.eval.agreement import SETS, check_judge, markdown_table
-    from buckle.launcher.assets import cache_dir, fetch
+    from buckle.core.catalog.assets import cache_dir, fetch
 
     sets = list(SETS) if args.sets == "all" else [s.strip() for s in args.sets.split(",") if s.strip()]
     bad = [s for s in sets if s not in SETS]

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--gpus and --nodes must be at least 1")
     name = args.model
     if name.lower() in ("embedded", "smollm2-135m-instruct"):
-        from buckle.launcher.models import resolve_model
+        from buckle.core.catalog.models import resolve_model
         name = resolve_model(name)
     arch = architecture(name)
     rows = plan(arch, args.gpus, parse_size(args.gpu_memory), args.nodes, args.micro_batch,

@@ -46,7 +46,7 @@ def score(cfg, source: str, output: str, input_name: str = "") -> dict:
     The plain-Python entry point (takes a ScoreConfig).
     """
     from buckle.launcher.manifest import RunDir
-    from buckle.launcher.models import resolve_model
+    from buckle.core.catalog.models import resolve_model
 
     model_path = resolve_model(cfg.model)
     run_dir = RunDir(output, "score", {**cfg.model_dump(), "input": input_name or source})

@@ -103,8 +103,8 @@ def _data_overrides(data: dict, args: argparse.Namespace) -> None:
 
 def resolve_config(cfg: Any) -> Any:
     """Turn model and data-set names into paths (absolute, so any process can use them)."""
-    from buckle.launcher.data import is_named, materialize
-    from buckle.launcher.models import resolve_model
+    from buckle.core.catalog.data import is_named, materialize
+    from buckle.core.catalog.models import resolve_model
 
     update: dict[str, Any] = {"model": resolve_model(cfg.model),
                               "output_dir": str(Path(cfg.output_dir).expanduser().resolve())}

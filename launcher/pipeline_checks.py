@@ -75,7 +75,7 @@ def check_pipeline(params: dict[str, Any], curated: Path | None, out: Path) -> d
     Raises:
         ValueError: mode "error" and some evaluation row overlaps; names the sets.
     """
-    from buckle.launcher import contamination as cont
+    from buckle.core import hygiene as cont
 
     texts = {name: _texts(spec) for name, spec in params["sources"].items()}
     if curated is not None and curated.exists():
@@ -112,7 +112,7 @@ def check_pipeline(params: dict[str, Any], curated: Path | None, out: Path) -> d
 
 
 def _resolve(name: str) -> str:
-    from buckle.launcher.data import is_named, materialize
+    from buckle.core.catalog.data import is_named, materialize
 
     return str(materialize(name)) if is_named(name) else name
 
@@ -182,7 +182,7 @@ def judge_agreement(judges: list[str], settings: dict[str, Any], out: Path, set_
     from buckle.eval.agreement import check_judge
     from buckle.eval.config import EvalConfig
     from buckle.eval.run import build_judges
-    from buckle.launcher.assets import cache_dir, fetch
+    from buckle.core.catalog.assets import cache_dir, fetch
     from buckle.launcher.cmd_eval import _offline_judge_assets
 
     data = {**settings, "judges": judges, "model": "none", "output": str(out), "benchmark": "none"}

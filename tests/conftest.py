@@ -38,7 +38,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def embedded_model_dir() -> Path:
     """The real embedded model (converted once into the user cache)."""
-    from buckle.launcher.models import embedded_model_dir as resolve
+    from buckle.core.catalog.models import embedded_model_dir as resolve
 
     return resolve()
 

@@ -26,7 +26,7 @@ def engines(embedded_model_dir):
 
 @pytest.fixture(scope="module")
 def texts():
-    from buckle.launcher.data import materialize
+    from buckle.core.catalog.data import materialize
 
     with open(materialize("commonsense-train"), encoding="utf-8") as fh:
         return [json.loads(line) for line in itertools.islice(fh, 32)]

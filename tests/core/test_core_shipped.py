@@ -3,7 +3,8 @@ import pytest
 
 from buckle.cluster import profiles
 from buckle.core.shipped import NotShipped, package_folder, resolve_shipped, shipped_names
-from buckle.launcher import data, pipeline_config
+from buckle.core.catalog import data
+from buckle.launcher import pipeline_config
 from buckle.train import deepspeed, recipes
 
 

@@ -9,13 +9,13 @@ from buckle.launcher.cli import main
 def no_model(monkeypatch):
     """Fail loudly if anything tries to load a model."""
     import buckle.core.engine.hf_lm
-    import buckle.launcher.models
+    import buckle.core.catalog.models
 
     def boom(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
     monkeypatch.setattr(buckle.core.engine.hf_lm, "load_lm", boom)
-    monkeypatch.setattr(buckle.launcher.models, "resolve_model", boom)
+    monkeypatch.setattr(buckle.core.catalog.models, "resolve_model", boom)
 
 
 def _run(tmp_path, capsys, *argv, yaml_text=None):

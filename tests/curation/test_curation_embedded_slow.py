@@ -11,7 +11,7 @@ from buckle.launcher.cli import main
 @pytest.mark.slow
 @pytest.mark.parametrize("objective", ["reduce", "amplify"])
 def test_embedded_model_curates_in_the_objectives_direction(objective, embedded_model_dir, tmp_path, capsys):
-    from buckle.launcher.data import materialize
+    from buckle.core.catalog.data import materialize
 
     # three texts the model can rewrite faithfully (recaulk, chair, watering); the first three's rewrites
     # all add steps or meta text of their own, so the faithfulness check rightly keeps their originals

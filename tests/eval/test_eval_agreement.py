@@ -95,7 +95,7 @@ def test_balanced_subset_and_verdict_success():
 
 
 def test_cli_judges_check(tmp_path, monkeypatch, capsys):
-    from buckle.launcher import assets
+    from buckle.core.catalog import assets
     from buckle.launcher.cli import main
 
     root = _scorer_evals(tmp_path)
@@ -115,7 +115,7 @@ def test_cli_judges_check(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_keyword_on_pyrit_objective_reference():
     """The real pyrit sets: the keyword judge's published figures (0.81 / 0.74 / 0.93 / 0.62)."""
-    from buckle.launcher.assets import fetch
+    from buckle.core.catalog.assets import fetch
 
     try:
         folder = fetch("pyrit-scorer-evals")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from buckle.launcher import assets
+from buckle.core.catalog import assets
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_wheel_tree_is_pinned_by_one_checksum(tmp_path, fresh_cache, monkeypatch
 
 
 def test_harmful_pairs_heldout_is_disjoint_from_train(fresh_cache):
-    from buckle.launcher.data import materialize
+    from buckle.core.catalog.data import materialize
 
     rows = lambda n: [json.loads(x) for x in open(materialize(n), encoding="utf-8")]  # noqa: E731
     held, train, full = rows("harmful-pairs-heldout"), rows("harmful-pairs-train"), rows("harmful-pairs")

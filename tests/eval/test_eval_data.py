@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from buckle.launcher import assets
-from buckle.launcher.data import materialize
+from buckle.core.catalog import assets
+from buckle.core.catalog.data import materialize
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from fake_openai import FakeOpenAI
 from buckle.eval.config import EvalConfig
 from buckle.eval.report import render
 from buckle.eval.run import evaluate
-from buckle.launcher.data import materialize
+from buckle.core.catalog.data import materialize
 
 pytestmark = pytest.mark.slow
 

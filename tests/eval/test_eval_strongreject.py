@@ -44,8 +44,8 @@ def test_rubric_judge_strongreject_kind():
 
 def test_strongreject_named_sets(tmp_path, monkeypatch):
     monkeypatch.setenv("BUCKLE_CACHE", str(tmp_path / "cache"))
-    from buckle.launcher.assets import fetch
-    from buckle.launcher.data import materialize
+    from buckle.core.catalog.assets import fetch
+    from buckle.core.catalog.data import materialize
 
     try:
         folder = fetch("strongreject")

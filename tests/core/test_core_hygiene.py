@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from buckle.launcher.contamination import check, dropped_ids, groups, markdown, near_pairs, normalize
+from buckle.core.hygiene import check, dropped_ids, groups, markdown, near_pairs, normalize
 
 
 def test_normalize_and_near_pairs():
@@ -64,7 +64,7 @@ def test_pipeline_check_drops_or_stops(tmp_path):
 
 
 def _named_cached(names):
-    from buckle.launcher.assets import cache_dir
+    from buckle.core.catalog.assets import cache_dir
 
     return all((cache_dir() / "data" / f"{n}.jsonl").exists() for n in names)
 

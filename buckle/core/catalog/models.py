@@ -10,7 +10,7 @@ import fcntl
 import json
 from pathlib import Path
 
-from buckle.launcher.assets import ASSETS, cache_dir, fetch
+from buckle.core.catalog.assets import ASSETS, cache_dir, fetch
 
 EMBEDDED_NAMES = ("embedded", "smollm2-135m-instruct")
 _MARKER = "buckle-converted.json"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from buckle.core.config import config_error, read_yaml
 from buckle.core.shipped import package_folder
-from buckle.launcher.assets import ASSETS, cache_dir, fetch, sha256_file
+from buckle.core.catalog.assets import ASSETS, cache_dir, fetch, sha256_file
 
 ADVBENCH_SPLITS = {"train": (0, 160), "dev": (160, 240), "test": (240, 520)}
 _SPLIT_SEED = 20241003
@@ -110,7 +110,7 @@ def split_indices(prompts: list[str]) -> dict[str, list[int]]:
     with room for the whole group, else to the one with the most room left; on
     AdvBench this gives 160/80/280 exactly (see tests).
     """
-    from buckle.launcher.contamination import groups
+    from buckle.core.hygiene import groups
 
     order = groups(prompts)
     random.Random(_SPLIT_SEED).shuffle(order)

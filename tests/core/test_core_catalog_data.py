@@ -1,6 +1,6 @@
 import json
 
-from buckle.launcher.data import materialize
+from buckle.core.catalog.data import materialize
 
 
 def _rows(name):
@@ -30,7 +30,7 @@ def test_harmful_pairs_have_both_sides():
 
 
 def test_advbench_split_keeps_near_duplicates_on_one_side():
-    from buckle.launcher.contamination import jaccard, words
+    from buckle.core.hygiene import jaccard, words
 
     parts = {s: [words(r["prompt"]) for r in _rows(f"advbench-{s}")] for s in ("train", "dev", "test")}
     seen = parts["train"] + parts["dev"]
@@ -40,7 +40,7 @@ def test_advbench_split_keeps_near_duplicates_on_one_side():
 
 
 def test_split_deals_whole_groups_and_sizes_stay_near_target():
-    from buckle.launcher.data import ADVBENCH_SPLITS, split_indices
+    from buckle.core.catalog.data import ADVBENCH_SPLITS, split_indices
 
     prompts = [f"write a guide to topic {i} now" for i in range(30)] + [f"unrelated thing {i} x{i} y{i}" for i in range(90)]
     ix = split_indices(prompts)
