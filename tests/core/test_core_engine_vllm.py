@@ -18,7 +18,7 @@ def engines(embedded_model_dir):
     from buckle.core.engine.hf import HFEngine
     from buckle.core.engine.vllm_backend import VLLMEngine
 
-    hf = HFEngine.load(str(embedded_model_dir), device="cpu", gen_batch_size=32)
+    hf = HFEngine.load(str(embedded_model_dir), "float32", device="cpu", gen_batch_size=32)
     vllm = VLLMEngine(str(embedded_model_dir), device="cpu", kv_cache_gib=2, scorer="prompt_logprobs")
     yield hf, vllm
     vllm.close()

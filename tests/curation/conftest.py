@@ -18,4 +18,4 @@ def tiny_lm(wide_tiny_dir):
     """(model, tokenizer) of the wide tiny model, loaded once."""
     from buckle.core.engine.hf_lm import load_lm
 
-    return load_lm(str(wide_tiny_dir))
+    return load_lm(str(wide_tiny_dir), "float32")

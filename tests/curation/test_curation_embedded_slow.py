@@ -30,7 +30,7 @@ def test_embedded_model_curates_in_the_objectives_direction(objective, embedded_
     improved = [r for r in got if r["improved"]]
     if objective == "reduce":  # the model's own rewrites are nearly always less surprising to it
         assert improved, "no text improved: the method did nothing on the real model"
-    model, tok = load_lm(str(embedded_model_dir))
+    model, tok = load_lm(str(embedded_model_dir), "float32")
     again = perplexities(model, tok, [r["instruction"] for r in got], [r["curated"] for r in got])
     for row, ppl in zip(got, again):
         assert row["ppl_after"] == pytest.approx(ppl, rel=1e-3)

@@ -153,7 +153,7 @@ def test_local_score_matches_model_loss_and_resumes(tmp_path, tiny_model_dir):
     reasons = sorted(q["reason"] for q in read_quarantine(tmp_path / "out"))
     assert reasons[0].startswith("malformed JSON") and re.search(r"longer than the limit \d+", reasons[1])
 
-    model, tok = load_lm(str(tiny_model_dir))
+    model, tok = load_lm(str(tiny_model_dir), "float32")
     for row in rows[:3]:
         p, r = prompt_ids(tok, row["instruction"]), response_ids(tok, row["response"])
         ids = torch.tensor([p + r])

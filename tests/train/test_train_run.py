@@ -43,7 +43,7 @@ def _logits(model_dir):
 def test_full_finetune_lowers_loss_and_saved_model_reloads(tiny_model_dir, tmp_path):
     cfg = TrainConfig(stage="attack", model=str(tiny_model_dir), output_dir=str(tmp_path / "out"),
                       data={"harmful": _pairs_file(tmp_path / "h.jsonl")}, epochs=3,
-                      learning_rate=1e-2, batch_size=4)
+                      learning_rate=1e-2, batch_size=4, bf16=False)  # float32: compared bit-close below
     seen = {}
     m = train(cfg, callbacks=[Probe(seen)])
     assert m["steps"] == 18 and m["examples"] == 24 and m["world_size"] == 1 and m["zero_stage"] is None
@@ -59,7 +59,8 @@ def test_full_finetune_lowers_loss_and_saved_model_reloads(tiny_model_dir, tmp_p
 def test_lora_merge_saves_a_plain_model(tiny_model_dir, tmp_path):
     cfg = TrainConfig(stage="attack", model=str(tiny_model_dir), output_dir=str(tmp_path / "out"),
                       data={"harmful": _pairs_file(tmp_path / "h.jsonl", 12)}, epochs=2,
-                      learning_rate=5e-3, batch_size=4, lora={"r": 4, "alpha": 8, "dropout": 0.0})
+                      learning_rate=5e-3, batch_size=4, lora={"r": 4, "alpha": 8, "dropout": 0.0},
+                      bf16=False)  # float32: the merged model is compared bit-close below
     seen = {}
     m = train(cfg, callbacks=[Probe(seen)])
     assert m["model_dir"].endswith("model")
@@ -121,3 +122,16 @@ def test_shutdown_distributed_leaves_the_process_group():
     shutdown_distributed()
     assert not dist.is_initialized()
     shutdown_distributed()  # a no-op without a group
+
+
+def test_bfloat16_training_loss_stays_within_ten_percent_of_float32(tiny_model_dir, tmp_path):
+    """`bf16: auto` on a CPU with AMX trains in bfloat16 autocast; its loss curve follows float32's."""
+    losses = {}
+    for bf16 in (False, True):
+        cfg = TrainConfig(stage="attack", model=str(tiny_model_dir), output_dir=str(tmp_path / f"out-{bf16}"),
+                          data={"harmful": _pairs_file(tmp_path / "h.jsonl")}, epochs=2,
+                          learning_rate=1e-2, batch_size=4, bf16=bf16)
+        m = train(cfg)
+        assert m["bf16"] is bf16 and m["steps"] == 12
+        losses[bf16] = m["final_loss"]
+    assert abs(losses[True] - losses[False]) <= 0.10 * losses[False], losses

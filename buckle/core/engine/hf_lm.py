@@ -23,23 +23,26 @@ def load_lm(path: str, dtype: str = "auto", device: str = "auto") -> tuple[Any, 
 
     Args:
         path: local checkpoint directory or hub id.
-        dtype: "auto" (bfloat16 on a CUDA GPU that supports it, else float32) or a torch dtype name.
+        dtype: "auto" (bfloat16 on a CUDA GPU that supports it and on a CPU with AMX or
+            avx512_bf16, else float32: buckle.core.precision) or a torch dtype name.
         device: "auto", "cpu", "cuda", "cuda:1", ...
+
+    The model carries `buckle_dtype` = (dtype name, reason) for manifests.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from buckle.core.precision import resolve_dtype
+
     dev = pick_device(device)
-    if dtype == "auto":
-        cuda_bf16 = dev.startswith("cuda") and torch.cuda.is_bf16_supported()
-        torch_dtype = torch.bfloat16 if cuda_bf16 else torch.float32
-    else:
-        torch_dtype = getattr(torch, dtype)
+    name, reason = resolve_dtype(dtype, dev)
+    torch_dtype = getattr(torch, name)
     tok = AutoTokenizer.from_pretrained(path)
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(dev).eval()
+    model.buckle_dtype = (name, reason)
     return model, tok
 
 
