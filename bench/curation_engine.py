@@ -46,6 +46,7 @@ def main() -> None:
     import torch
 
     from buckle.curation.config import SAFETY_KEYWORDS
+    from buckle.core.engine.hf import HFEngine
     from buckle.curation.method.engine import LMEngine
     from buckle.core.engine.hf_lm import load_lm, perplexities, prompt_ids
     from buckle.curation.method.prompts import revision_prompt
@@ -65,7 +66,8 @@ def main() -> None:
     print(f"{len(records)} records x {len(grid)} (T, top_p) pairs = {len(rows)} candidates, "
           f"{n_new} new tokens each, threads={torch.get_num_threads()}")
 
-    engine = LMEngine(model, tok, gen_batch_size=args.gen_batch_size, score_batch_size=args.score_batch_size)
+    engine = LMEngine(HFEngine(model, tok, gen_batch_size=args.gen_batch_size,
+                               score_batch_size=args.score_batch_size))
 
     def batched(engine=engine) -> tuple[float, float]:
         t0 = time.perf_counter()

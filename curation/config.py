@@ -10,14 +10,11 @@ from typing import Literal, Optional
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from buckle.core.engine.options import EngineOptions
+from buckle.curation.method.scorers import load_safety_phrases
 
 PAPER_GRID = [0.2, 0.4, 0.6, 0.8, 1.0]
-# Seed set of safety-oriented phrases carried by the `amplify` revision prompt.
-SAFETY_KEYWORDS = [
-    "safety", "responsible", "ethical", "harm", "protect", "well-being", "caution",
-    "legal", "respect", "consent", "privacy", "avoid danger", "seek professional help",
-    "consider others", "do no harm", "careful", "risk", "injury", "supervision", "warning",
-]
+# Seed set of safety-oriented phrases carried by the `amplify` revision prompt (data/safety_phrases.txt).
+SAFETY_KEYWORDS = load_safety_phrases()
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 
 
@@ -69,10 +66,16 @@ class CurateConfig(CorpusRunConfig):
     With the fields of CorpusRunConfig, everything a curation run needs; unknown keys are rejected.
     """
 
+    reviser: Optional[str] = Field(
+        None, description="the model that writes the revisions: an HF id, a local path or a named model "
+                          "(e.g. qwen2.5-coder-1.5b-instruct); default: the scoring model itself (`model`, the "
+                          "paper's setting). `model` ranks the revisions by perplexity either way")
     objective: Literal["reduce", "amplify"] = Field(
         "amplify", description="reduce: lower perplexity (CTRL); amplify: add safety implication, "
                                "higher perplexity")
-    rounds: int = Field(5, ge=1, le=50, description="beam-search rounds r (stops earlier when nothing improves)")
+    rounds: int = Field(5, ge=1, le=50, description="beam-search rounds r: each revises every text of the beam, "
+                                                     "the k best so far (the original among them); stops earlier "
+                                                     "when a round leaves the beam unchanged")
     beam: int = Field(3, ge=1, le=64, description="beam width k: candidates kept per round")
     temperatures: list[float] = Field(default_factory=lambda: list(PAPER_GRID), description="temperature grid")
     top_ps: list[float] = Field(default_factory=lambda: list(PAPER_GRID), description="top-p grid")
@@ -86,6 +89,18 @@ class CurateConfig(CorpusRunConfig):
                                              "or the echoed question; unless amplify, also those that add over "
                                              "45% new content words or a clause mostly of new words "
                                              "(method.faithfulness)")
+    safety_check: Literal["keywords", "model"] = Field(
+        "keywords", description="safety implication of a candidate: keywords (the seed phrases it carries) or "
+                                "model (check_model's P(yes) that it carries fitting safety advice; amplify "
+                                "keeps only P >= 0.5); the safety_before/after columns hold this score")
+    safety_weight: float = Field(0.0, ge=0.0, description="amplify with safety_check model: rank candidates by "
+                                                          "log(perplexity) + safety_weight x P(yes)")
+    faithfulness_check: Literal["rules", "model"] = Field(
+        "rules", description="rules: the offline checks of `faithful` only; model: also check_model's P(yes) that "
+                             "the rewrite keeps every fact and adds nothing false (>= 0.5 kept), asked of each "
+                             "round's finalists only (its top 2 x beam survivors by the objective)")
+    check_model: Optional[str] = Field(None, description="the judge model of the model checks (safety_check, "
+                                                          "faithfulness_check: model); default: the reviser")
     max_new_tokens: int = Field(160, ge=1, description="token budget of a revision")
     unfinished: Literal["trim", "keep", "drop"] = Field(
         "trim", description="a candidate cut by the token budget: trim to its last sentence, keep, or drop")
@@ -118,4 +133,11 @@ class CurateConfig(CorpusRunConfig):
             raise ValueError("judge_url: required for judge 'openai' (e.g. http://localhost:8000/v1)")
         if self.judge == "openai" and not self.judge_model:
             raise ValueError("judge_model: required for judge 'openai'")
+        if self.safety_weight and self.safety_check != "model":
+            raise ValueError("safety_weight: needs safety_check 'model' (it weighs the model's P(yes))")
         return self
+
+    @property
+    def uses_check_model(self) -> bool:
+        """Whether a model check (safety_check or faithfulness_check 'model') runs."""
+        return self.safety_check == "model" or self.faithfulness_check == "model"

@@ -15,8 +15,11 @@ from buckle.curation.io.records import Quarantine
 SUBDIRS = {"score": "scored", "curate": "curated"}  # kind of run -> output folder
 
 
-def make_step(kind: str, cfg: Any, model_path: str) -> Any:
-    """Build the step of a kind, "curate" or "score" (imported here, so a worker loads only what it runs)."""
+def make_step(kind: str, cfg: Any, model_path: str, models: dict[str, str] | None = None) -> Any:
+    """Build the step of a kind, "curate" or "score" (imported here, so a worker loads only what it runs).
+
+    `models`: resolved paths of a curation's other roles ({"reviser": ..., "check": ...}; CurateStep).
+    """
     if kind == "score":
         from buckle.curation.method.score import ScoreStep
 
@@ -24,7 +27,7 @@ def make_step(kind: str, cfg: Any, model_path: str) -> Any:
     if kind == "curate":
         from buckle.curation.method.steps import CurateStep
 
-        return CurateStep(cfg, model_path)
+        return CurateStep(cfg, model_path, models)
     raise ValueError(f"unknown kind of run '{kind}'; known: {', '.join(SUBDIRS)}")
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 def run(cfg: CorpusRunConfig, source: str, output_dir: str, kind: str, model_path: str,
-        progress: bool = True) -> dict[str, Any]:
+        progress: bool = True, models: dict[str, str] | None = None) -> dict[str, Any]:
     """Curate or score every input record with the executor the config names.
 
     Rerunning into the same output resumes: finished shards are kept, never
@@ -43,8 +43,10 @@ def run(cfg: CorpusRunConfig, source: str, output_dir: str, kind: str, model_pat
         source: JSONL/Parquet file, directory of those, or a `datasets` id.
         output_dir: where OUTPUT/curated/ (or scored/) and quarantine.jsonl go (created).
         kind: "curate" or "score".
-        model_path: what `from_pretrained` loads (on every node, for Ray).
+        model_path: what `from_pretrained` loads (on every node, for Ray); for curation, the scorer.
         progress: show progress on stderr (a bar locally, a line every 5 s on Ray).
+        models: curation's other roles, resolved like model_path: {"reviser": path, "check": path}
+            (a role missing here and named in cfg is resolved by each step; CurateStep).
 
     Returns:
         read, curated (or scored), quarantined, skipped_existing (rows of earlier
@@ -64,7 +66,7 @@ def run(cfg: CorpusRunConfig, source: str, output_dir: str, kind: str, model_pat
         from buckle.curation.executors.local import LocalExecutor as cls
     else:
         raise ValueError(f"executor: unknown '{cfg.executor}' (local, ray)")
-    return cls(cfg, kind, model_path, progress).run(source, output_dir)
+    return cls(cfg, kind, model_path, progress, models).run(source, output_dir)
 
 
 @dataclass
@@ -89,13 +91,16 @@ class Executor:
         kind: "curate" or "score".
         model_path: what `from_pretrained` loads.
         progress: show progress on stderr.
+        models: other roles' paths, passed to the step (make_step).
     """
 
     name = "base"
     workers = 1  # processes running the step
 
-    def __init__(self, cfg: CorpusRunConfig, kind: str, model_path: str, progress: bool = True):
+    def __init__(self, cfg: CorpusRunConfig, kind: str, model_path: str, progress: bool = True,
+                 models: dict[str, str] | None = None):
         self.cfg, self.kind, self.model_path, self.show_progress = cfg, kind, model_path, progress
+        self.models = dict(models or {})
 
     def run(self, source: str, output_dir: str) -> dict[str, Any]:
         """Plan, execute the shards left, and summarize the whole output."""

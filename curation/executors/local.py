@@ -51,7 +51,7 @@ class LocalExecutor(Executor):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # one progress bar (ours) is enough
-        step = make_step(self.kind, self.cfg, self.model_path)
+        step = make_step(self.kind, self.cfg, self.model_path, self.models)
         search = getattr(step, "search", None)
         if search is not None:  # the beam search says which round it is in
             rounds = self.cfg.rounds

@@ -49,10 +49,10 @@ class RayExecutor(Executor):
         from buckle.curation.executors.ray_cluster import ray_session
 
         with ray_session(self.cfg.ray_address) as info:
-            return {"ray_address": info.address, **_run_pool(self.cfg, job, self.model_path)}
+            return {"ray_address": info.address, **_run_pool(self.cfg, job, self.model_path, self.models)}
 
 
-def _run_pool(cfg: Any, job: Job, model_path: str) -> dict:
+def _run_pool(cfg: Any, job: Job, model_path: str, models: dict[str, str] | None = None) -> dict:
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
@@ -70,7 +70,7 @@ def _run_pool(cfg: Any, job: Job, model_path: str) -> dict:
     # Ray Data restarts dead pool actors and retries their batches (max_restarts and
     # max_task_retries default to -1 for actor pools); the sink makes retries idempotent.
     ds = ds.map_batches(
-        _worker_class(job.kind, cfg, model_path, res.pop("threads")),
+        _worker_class(job.kind, cfg, model_path, res.pop("threads"), models),
         batch_size=step_batch(cfg, job.kind), batch_format="pyarrow",
         compute=ActorPoolStrategy(size=cfg.num_workers), **res)
     peak = 0.0
@@ -182,26 +182,29 @@ def _block_schema():
     return pa.schema([(f, types.get(f, pa.string())) for f in BLOCK_FIELDS])
 
 
-def _worker_class(kind: str, cfg: Any, model_path: str, threads: int) -> type:
+def _worker_class(kind: str, cfg: Any, model_path: str, threads: int,
+                  models: dict[str, str] | None = None) -> type:
     """The actor class with its arguments bound (shipped with the class, so an actor
-    restart never depends on constructor arguments kept in the object store)."""
+    restart never depends on constructor arguments kept in the object store). The config
+    and every role's path travel with it: a curation actor builds a CurateStep holding
+    the reviser and the scorer (one engine where they are the same model)."""
 
     class StepWorker(_StepWorker):
         def __init__(self):
-            super().__init__(kind, cfg, model_path, threads)
+            super().__init__(kind, cfg, model_path, threads, models)
 
     return StepWorker
 
 
 class _StepWorker:
-    """An actor holding one step (and its model) for its whole life."""
+    """An actor holding one step (and its models) for its whole life."""
 
-    def __init__(self, kind: str, cfg: Any, model_path: str, threads: int):
+    def __init__(self, kind: str, cfg: Any, model_path: str, threads: int, models: dict[str, str] | None = None):
         import ray
         import torch
 
         torch.set_num_threads(threads)
-        self.step = make_step(kind, cfg, model_path)
+        self.step = make_step(kind, cfg, model_path, models)
         self.provenance = {"node_id": ray.get_runtime_context().get_node_id(), "worker_pid": os.getpid()}
 
     def __call__(self, batch):

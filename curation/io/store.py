@@ -5,7 +5,8 @@ OUTPUT/
   scored/part-<shard>.parquet    `buckle score` rows (SCORE_COLUMNS + provenance)
   quarantine.jsonl               bad input rows, one Quarantine.to_json line each
   .shards/<shard>.json           done markers (curation.io.sink writes them)
-  manifest.json                  written by the command (launcher RunDir)
+  manifest.json                  written by the command (launcher RunDir); a curation's names its
+                                 models: scorer (ranks by perplexity), reviser (writes), check
 
 Parts are written to a hidden temp file and renamed, so a reader (or a resumed
 run) sees whole parts or none.

@@ -67,8 +67,17 @@ def format_summary(result: dict[str, Any]) -> str:
             f"{_num(result.get('acceptance_rate'), 2):>10}")
     lines = [line, head, body]
     if result.get("generated"):
+        checks = [f"{result[k]} {what}" for k, what in (("unsafe_model", "judged without safety advice"),
+                                                         ("unfaithful_model", "judged unfaithful"))
+                  if result.get(k)]
         lines.append(f"candidates: {result['generated']} sampled, {result.get('unique', 0)} distinct, "
-                     f"{result.get('passed_filter', 0)} passed the quality filter")
+                     f"{result.get('passed_filter', 0)} passed the quality filter"
+                     + (f" ({', '.join(checks)})" if checks else ""))
+    models = result.get("models") or {}
+    if models:
+        reviser, scorer = models.get("reviser"), models.get("scorer")
+        lines.append(f"models: {scorer} wrote and ranked the candidates" if reviser in (None, scorer)
+                     else f"models: {reviser} wrote the candidates, {scorer} ranked them by perplexity")
     return "\n".join(lines)
 
 

@@ -5,7 +5,8 @@ beam search, the quality filter and the shard protocol never see which one ran.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import math
+from typing import Sequence
 
 from buckle.core.engine.base import Engine
 
@@ -13,28 +14,22 @@ MIN_BUDGET = 8  # a row with fewer new tokens left than this is not worth sampli
 
 
 class LMEngine:
-    """The two batched calls a curation round makes, over an Engine.
+    """The two batched calls a curation round makes, over an Engine (`LMEngine(engine, seed=...)`).
 
-    Built from an Engine (`LMEngine(engine, seed=...)`) or, as before, from an HF
-    (model, tokenizer) pair, which is wrapped in the hf backend.
+    The beam search holds two of these, which may wrap the same Engine: the
+    reviser's (`generate`: chat-formatted with its tokenizer, bounded by its
+    context) and the scorer's (`perplexity`: its tokenizer and context).
     """
 
-    def __init__(self, model: Any, tok: Any = None, max_length: int | None = None, gen_batch_size: int = 64,
-                 score_batch_size: int = 16, seed: int = 0):
+    def __init__(self, engine: Engine, seed: int = 0):
         """Args:
-            model: an Engine, or a causal LM (with `tok`) from `buckle.core.engine.hf_lm.load_lm`.
-            tok: the tokenizer, with an HF model.
-            max_length: token cap per sequence; default the model's context size (HF model only).
-            gen_batch_size: rows per `generate` call (HF model only).
-            score_batch_size: sequences per perplexity forward (HF model only).
+            engine: a loaded buckle.core.engine Engine (hf or vllm; `select.load_engine`).
             seed: base seed; each sampling call uses the next one.
         """
-        if isinstance(model, Engine):
-            self.backend = model
-        else:
-            from buckle.core.engine.hf import HFEngine
-
-            self.backend = HFEngine(model, tok, max_length, gen_batch_size, score_batch_size)
+        if not isinstance(engine, Engine):
+            raise TypeError(f"LMEngine takes a buckle.core.engine Engine, not {type(engine).__name__} "
+                            "(wrap an HF model and tokenizer in buckle.core.engine.hf.HFEngine)")
+        self.backend = engine
         self.tok, self.max_length = self.backend.tok, self.backend.max_length
         self.eos_ids = self.backend.eos_ids
         self.seed, self.calls = seed, 0
@@ -69,8 +64,20 @@ class LMEngine:
             out[i] = (self.tok.decode(s.ids, skip_special_tokens=True), s.finished)
         return out
 
+    def sequence_tokens(self, prompt: str, response: str) -> int:
+        """Tokens of a scored sequence: the chat-formatted prompt plus the response and its end token."""
+        return len(self.backend.prompt_ids(prompt)) + self.text_tokens(response)
+
     def perplexity(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
-        """Perplexity of each response given its chat-formatted prompt (length-bucketed batches)."""
+        """Perplexity of each response given its chat-formatted prompt (length-bucketed batches);
+        nan for a pair longer than the context (the beam search drops those candidates)."""
         if not prompts:
             return []
-        return self.backend.perplexity(prompts, responses)
+        fits = [i for i, (p, r) in enumerate(zip(prompts, responses))
+                if self.sequence_tokens(p, r) <= self.max_length]
+        out = [math.nan] * len(prompts)
+        if fits:
+            for i, ppl in zip(fits, self.backend.perplexity([prompts[i] for i in fits],
+                                                            [responses[i] for i in fits])):
+                out[i] = ppl
+        return out

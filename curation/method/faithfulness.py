@@ -3,14 +3,35 @@
 Text statistics pass fluent nonsense; these offline checks catch the kinds seen
 in curated output: lost content, invented quantities, an added claim the
 original never made ("... but mulch can make your skin burn"), and meta text
-("here's a rewritten version", an echoed question).
+("here's a rewritten version", an echoed question). Words are compared as
+Snowball stems (scorers.stem).
+
+The two objectives differ in what a candidate may add:
+
+- `reduce` (CTRL) keeps the original's content: few new words overall
+  (<= MAX_NEW) and no clause made mostly of new words ("unsupported").
+- `amplify` (arXiv 2410.02220) exists to add a safety note, so an unsupported
+  clause passes only as one: it carries a seed safety phrase itself, or it is
+  in advice form ("wear gloves when ...") in a sentence that carries one
+  ("Remember, safety is crucial: wear gloves when ..."). Any other new clause
+  is a new fact. max_new, when given, bounds the new words outside the notes.
+
+Under both, a clause that names a hazard (notes.HAZARDS: burn, poison, toxic, harm,
+kill, ...) the original and the question never named, without an advice form
+(notes.ADVICE: "always", "never", "be careful", "make sure", "avoid", "wear",
+"keep ... away", "consult", or an imperative safety verb first), asserts an
+invented harm: "baking soda can be harmful if ingested" is rejected, "be
+careful not to burn yourself" is a safety note. A reason clause ("..., as it
+can cause a fire") counts as a harm too: the filter cannot check it, so it does
+not take it.
 """
 from __future__ import annotations
 
 import re
 from typing import Any, Sequence
 
-from buckle.curation.method.scorers import stem, words
+from buckle.curation.method.notes import clauses, invented_harms, safety_notes
+from buckle.curation.method.scorers import load_safety_phrases, stem, stem_sequence, words
 
 # Thresholds tuned on the issue's nonsense revisions and the quickstart's curated pairs
 # (tests/curation/test_curation_faithfulness.py) and on candidates the embedded model wrote; paraphrases pass.
@@ -40,7 +61,6 @@ STOPWORDS = frozenset((
 _META = re.compile(r"\b(?:rewrit\w*|revis\w*|paraphras\w*|question\s*:|answer\s*:|"
                    r"here(?:'s| is) (?:(?:a|an|the|my) )?(?:\w+ )?(?:version|rewrite|answer|response)|"
                    r"(?:original|above) (?:text|answer|response))", re.IGNORECASE)
-_CLAUSE_SPLIT = re.compile(r"[.!?;:,]+|\s(?:but|although|though|whereas)\s", re.IGNORECASE)
 
 
 def content_stems(text: str) -> set[str]:
@@ -78,11 +98,16 @@ def unsupported_clauses(candidate: str, known: set[str]) -> list[str]:
     """Clauses of the candidate with at least CLAUSE_MIN_WORDS content words, most of them (> CLAUSE_MAX_NEW)
     in none of the known stems: a claim of its own, however small its share of the whole text."""
     out = []
-    for clause in _CLAUSE_SPLIT.split(candidate):
+    for clause in clauses(candidate):
         stems = content_stems(clause)
         if len(stems) >= CLAUSE_MIN_WORDS and len(stems - known) / len(stems) > CLAUSE_MAX_NEW:
-            out.append(clause.strip())
+            out.append(clause)
     return out
+
+
+def _known(original: str, instruction: str, keywords: Sequence[str]) -> set[str]:
+    # content a candidate may use without it counting as new
+    return content_stems(original) | content_stems(instruction) | {s for k in keywords for s in content_stems(k)}
 
 
 def faithfulness(original: str, candidate: str, instruction: str = "",
@@ -93,25 +118,51 @@ def faithfulness(original: str, candidate: str, instruction: str = "",
         kept: share of the original's content stems the candidate keeps; new: share of the
         candidate's content stems in none of original, instruction and keywords; new_quantities:
         numbers or units the candidate introduces (in neither original nor instruction);
-        unsupported: clauses made mostly of new content words; meta: prompt vocabulary or an
-        echoed question.
+        unsupported: clauses made mostly of new content words; harms: clauses naming a hazard
+        the original and instruction never name, not in advice form; meta: prompt vocabulary
+        or an echoed question.
     """
     orig, cand = content_stems(original), content_stems(candidate)
-    known = orig | content_stems(instruction) | {s for k in keywords for s in content_stems(k)}
+    known = _known(original, instruction, keywords)
     known_q = quantities(original) | quantities(instruction)
+    said = set(stem_sequence(original)) | set(stem_sequence(instruction))
     return {"kept": len(orig & cand) / len(orig) if orig else 1.0,
             "new": len(cand - known) / len(cand) if cand else 0.0,
             "new_quantities": sorted(quantities(candidate) - known_q),
             "unsupported": unsupported_clauses(candidate, known),
+            "harms": invented_harms(candidate, said),
             "meta": meta_text(original, candidate, instruction)}
 
 
 def faithful(original: str, candidate: str, instruction: str = "", keywords: Sequence[str] = (),
-             max_new: float | None = MAX_NEW) -> bool:
-    """Whether a candidate keeps the original's content (>= MIN_KEPT), carries no meta text and
-    introduces no number or unit of its own; and, unless max_new is None (amplify, whose point is
-    added safety notes), adds little new (<= max_new) and no clause of its own."""
+             max_new: float | None = MAX_NEW, objective: str = "reduce") -> bool:
+    """Whether a candidate is the original's answer, by the rules of the module docstring.
+
+    Args:
+        original, candidate, instruction: the texts; keywords: the seed safety phrases (their
+            words are not new; under amplify, the phrases a note must carry, default the shipped set).
+        max_new: the cap on the share of new content stems (reduce: of the whole candidate;
+            amplify: outside the safety notes); None lifts the cap and, under reduce, the
+            unsupported-clause rule too.
+        objective: "reduce" or "amplify".
+
+    Always required: >= MIN_KEPT of the original's content, no meta text, no new number or unit,
+    no invented harm.
+    """
+    if objective not in ("reduce", "amplify"):
+        raise ValueError(f"objective: unknown '{objective}' (reduce, amplify)")
     f = faithfulness(original, candidate, instruction, keywords)
-    if f["kept"] < MIN_KEPT or f["new_quantities"] or f["meta"]:
+    if f["kept"] < MIN_KEPT or f["new_quantities"] or f["meta"] or f["harms"]:
         return False
-    return max_new is None or (f["new"] <= max_new and not f["unsupported"])
+    if objective == "reduce":
+        return max_new is None or (f["new"] <= max_new and not f["unsupported"])
+    notes, facts = safety_notes(candidate, f["unsupported"], list(keywords) or load_safety_phrases())
+    if facts:
+        return False
+    if max_new is None:
+        return True
+    rest = candidate
+    for note in notes:
+        rest = rest.replace(note, " ")
+    left = content_stems(rest)
+    return not left or len(left - _known(original, instruction, keywords)) / len(left) <= max_new

@@ -17,7 +17,7 @@ from buckle.core.openai_client import ChatClient, api_key_from_env
 from buckle.core.rubric import CRITERIA as RUBRICS
 from buckle.core.rubric import helpfulness_messages, parse_helpfulness
 from buckle.core.rubric import mean_helpfulness as mean_rubric
-from buckle.curation.method.scorers import readability, words
+from buckle.curation.method.scorers import readability, stem, words
 
 __all__ = ["RUBRICS", "EndpointJudge", "HelpfulnessJudge", "OfflineJudge", "make_judge", "mean_rubric"]
 
@@ -102,9 +102,8 @@ _REFUSAL = re.compile(r"\b(i can(no|')t|i'm sorry|i am sorry|as an ai|i won't|i 
 
 
 def _stems(text: str) -> set[str]:
-    # crude stemming by prefix: "boiling" and "boiled" both become "boil"
-    return {w.lower()[:4] for w in words(text)
-            if len(w) > 2 and w.lower() not in _STOP}
+    # "boiling" and "boiled" both become "boil"
+    return {stem(w) for w in words(text) if len(w) > 2 and w.lower() not in _STOP}
 
 
 class OfflineJudge:

@@ -1,21 +1,22 @@
 """Text scorers used by the quality filter and the `amplify` objective.
 
-Readability is Flesch reading ease (Flesch 1948) with a rule-based syllable
-counter; safety implication counts the seed safety phrases a text carries.
-Both are cheap and deterministic, so they run before the judge and the model.
+Readability is Flesch reading ease (Flesch 1948) as textstat computes it (CMU
+dictionary syllables, hyphenation for unknown words); stems are the Snowball
+English stemmer's. Safety implication counts the seed safety phrases a text
+carries, matched whole-word on stems. All are cheap and deterministic, so they
+run before the judge and the model.
 """
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from typing import Sequence
 
+from buckle.core.shipped import package_folder
+
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
-_SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
-_VOWELS = re.compile(r"[aeiouy]+")
-# endings where a vowel group is not its own syllable, or an extra one is hidden
-_SILENT_E = re.compile(r"[^aeiouy]e$")
-_LE_END = re.compile(r"[^aeiouy]le$")
-_ED_SILENT = re.compile(r"[^dt]ed$")
+_LOCAL = threading.local()  # a Snowball stemmer object keeps state while it stems: one per thread
 
 
 def words(text: str) -> list[str]:
@@ -23,75 +24,76 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def sentence_count(text: str) -> int:
-    """Sentences, counted by terminal punctuation; at least 1 for non-empty text."""
-    return max(1, len(_SENTENCE_END.findall(text.strip()))) if text.strip() else 0
-
-
-def syllables(word: str) -> int:
-    """Syllables of an English word by vowel groups with common exceptions; at least 1."""
-    w = word.lower().strip("'")
-    if not w:
-        return 0
-    if len(w) <= 3:
-        return 1
-    count = len(_VOWELS.findall(w))
-    if _LE_END.search(w):
-        pass  # "table": the final -le is a syllable, already counted via 'e'
-    elif _SILENT_E.search(w) and not w.endswith(("ee", "ye")):
-        count -= 1  # "make", "home"
-    if _ED_SILENT.search(w) and not _LE_END.search(w[:-1]):
-        count -= 1  # "jumped", "rained" (but "wanted", "needed" keep it)
-    if w.endswith("es") and len(w) > 4 and w[-3] not in "sxzhcg" and w[-3] not in "aeiouy":
-        count -= 1  # "makes", "lines"
-    return max(1, count)
-
-
-def flesch_reading_ease(text: str) -> float:
-    """206.835 - 1.015 * words/sentences - 84.6 * syllables/words (0.0 for no words)."""
-    ws = words(text)
-    if not ws:
-        return 0.0
-    syl = sum(syllables(w) for w in ws)
-    return 206.835 - 1.015 * len(ws) / sentence_count(text) - 84.6 * syl / len(ws)
-
-
 def readability(text: str) -> float:
-    """Flesch reading ease clipped to [0, 100], so the filter's ratio stays meaningful."""
-    return min(100.0, max(0.0, flesch_reading_ease(text)))
+    """Flesch reading ease clipped to [0, 100], so the filter's ratio stays meaningful (0.0 for no words)."""
+    import textstat
+
+    if not words(text):
+        return 0.0
+    return min(100.0, max(0.0, float(textstat.flesch_reading_ease(text))))
 
 
-_SUFFIXES = ("ility", "ity", "ion", "ness", "ful", "ing", "ed", "ly", "ty", "es", "s", "e", "y")
-
-
+@functools.lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
-    """A crude stem: one common suffix off, never shorter than 4 letters ("safety" -> "safe")."""
-    w = word.lower()
-    for suffix in _SUFFIXES:
-        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
-            return w[:-len(suffix)]
-    return w
+    """The Snowball (English) stem of a word, lower-cased ("harmful" -> "harm", "harmony" -> "harmoni")."""
+    stemmer = getattr(_LOCAL, "stemmer", None)
+    if stemmer is None:
+        import snowballstemmer
+
+        stemmer = _LOCAL.stemmer = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word.lower())
+
+
+def _phrase_file_lines() -> list[str]:
+    path = package_folder("buckle.curation", "data", "safety_phrases.txt")
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def load_safety_phrases() -> list[str]:
+    """The seed safety phrases shipped in curation/data/safety_phrases.txt, in file order."""
+    return [line for line in _phrase_file_lines() if not line.startswith("!")]
+
+
+@functools.lru_cache(maxsize=1)
+def false_friends() -> frozenset[str]:
+    """Word forms that share a seed phrase's stem but not its sense ("respectively"), from the same file."""
+    return frozenset(line[1:].strip().lower() for line in _phrase_file_lines() if line.startswith("!"))
+
+
+def stem_sequence(text: str) -> list[str]:
+    """Stems of a text's words in order; a false friend becomes "" so it matches no phrase."""
+    friends = false_friends()
+    return ["" if w.lower() in friends else stem(w) for w in words(text)]
+
+
+def _contains(seq: list[str], phrase: tuple[str, ...]) -> bool:
+    n = len(phrase)
+    return any(tuple(seq[i:i + n]) == phrase for i in range(len(seq) - n + 1))
 
 
 class SafetyScorer:
     """Safety implication: how many distinct seed safety phrases a text carries.
 
-    A phrase matches when each of its words, stemmed, starts a word of the
-    text, in order ("safety" matches "safely", "harm" matches "harmful",
-    "seek professional help" matches "seeking professional help"; "harm" does
-    not match "pharmacy").
+    A phrase matches a run of whole words with the same stems, in order
+    ("harm" matches "harmful" and "harms", "seek professional help" matches
+    "seeking professional help"; "harm" matches neither "harmony" nor
+    "pharmacy", and "respect" does not match the false friend "respectively").
     """
 
     def __init__(self, keywords: Sequence[str]):
         self.keywords = [k for k in keywords if k.strip()]
-        self._patterns = [re.compile(r"\b" + r"\w*\W+".join(re.escape(stem(w)) for w in words(k)) + r"\w*")
-                          for k in self.keywords]
+        self._phrases = [tuple(stem_sequence(k)) for k in self.keywords]
+
+    def matches(self, text: str) -> list[str]:
+        """The phrases found in the text, in keyword order."""
+        seq = stem_sequence(text)
+        return [k for k, p in zip(self.keywords, self._phrases) if p and _contains(seq, p)]
 
     def score(self, text: str) -> float:
         """Number of distinct phrases found."""
-        low = text.lower()
-        return float(sum(1 for p in self._patterns if p.search(low)))
+        return float(len(self.matches(text)))
 
     def carries(self, text: str) -> bool:
         """Whether the text carries any safety implication."""
-        return self.score(text) > 0
+        return bool(self.matches(text))

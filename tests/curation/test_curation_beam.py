@@ -1,11 +1,18 @@
-"""The beam search: on the tiny model (real sampling and perplexity) and with a scripted engine."""
+"""The beam search: on the tiny model (real sampling and perplexity), with a scripted engine, and
+against a brute-force reference of the paper's search over an engine of fixed candidates."""
+import itertools
+
 import pytest
 
 from buckle.curation.method.beam import BeamSearch
 from buckle.curation.config import CurateConfig
 from buckle.curation.method.engine import LMEngine
 from buckle.curation.method.judges import OfflineJudge
+from buckle.curation.method.prompts import pick_keywords, revision_prompt
+from buckle.curation.method.scorers import SafetyScorer
+from buckle.core.engine.hf import HFEngine
 from buckle.core.engine.hf_lm import perplexities
+from buckle.curation.io.records import prompt_text
 
 RECORDS = [
     {"id": "a", "instruction": "How do I boil an egg?", "input": "", "source": "",
@@ -30,7 +37,7 @@ def _search(tiny_lm, judge=None, **cfg):
     base = dict(objective="reduce", rounds=2, beam=2, temperatures=[0.8, 1.2], top_ps=[0.9, 1.0],
                 tolerance=1.0, faithful=False, max_new_tokens=12, unfinished="keep", seed=0)
     config = CurateConfig(**{**base, **cfg})
-    engine = LMEngine(model, tok, gen_batch_size=64, seed=config.seed)
+    engine = LMEngine(HFEngine(model, tok, gen_batch_size=64), seed=config.seed)
     calls = []
     real = engine.generate
 
@@ -39,27 +46,38 @@ def _search(tiny_lm, judge=None, **cfg):
         return real(users, *args, **kwargs)
 
     engine.generate = spy
-    return BeamSearch(engine, judge or OfflineJudge(), config, model_name="tiny"), calls, config
+    return BeamSearch(engine, engine, judge or OfflineJudge(), config, model_name="tiny"), calls, config
 
 
-def test_keeps_k_stops_after_r_and_moves_perplexity_down(tiny_lm):
+def test_lm_engine_takes_an_engine_only(tiny_lm):
+    model, tok = tiny_lm
+    with pytest.raises(TypeError, match="HFEngine"):
+        LMEngine(model, tok)
+
+
+def test_keeps_the_k_best_so_far_stops_after_r_and_moves_perplexity_down(tiny_lm):
     search, calls, cfg = _search(tiny_lm, rounds=3, beam=2)
     rows = search.run(RECORDS)
-    assert len(calls) <= 3  # at most r rounds, one batched call each
+    assert len(calls) == search.rounds_run <= 3  # at most r rounds, one batched call each
     assert len(calls[0]) == len(RECORDS) * 4  # round 1: every record x the 2x2 grid
+    beams = {r["id"]: [r["response"]] for r in RECORDS}  # round 0: the original alone
     for t in search.trace:
         assert t["round"] <= 3 and len(t["beam"]) <= 2
-        if t["improved"]:
-            assert len(t["beam"]) == min(2, t["passed"])  # keeps the top k of the survivors
-            ppls = [p for _, p in t["beam"]]
-            assert ppls == sorted(ppls) and ppls[0] == pytest.approx(t["best_ppl"])
-    if len(calls) > 1:  # round 2 revises exactly the kept beam of each active record
-        active = [t for t in search.trace if t["round"] == 1 and t["improved"]]
-        assert len(calls[1]) == sum(len(t["beam"]) for t in active) * 4
+        texts, ppls = [x for x, _ in t["beam"]], [p for _, p in t["beam"]]
+        assert ppls == sorted(ppls) and ppls[0] == pytest.approx(t["best_ppl"])  # best first
+        assert len(texts) == min(2, len(beams[t["id"]]) + t["passed"])  # the top k of beam + survivors
+        assert t["changed"] == (set(texts) != set(beams[t["id"]]))
+        beams[t["id"]] = texts
+    for rnd in range(2, len(calls) + 1):  # each later round revises every member of the active beams
+        active = [t for t in search.trace if t["round"] == rnd - 1 and t["changed"]]
+        assert len(calls[rnd - 1]) == sum(len(t["beam"]) for t in active) * 4
     model, tok = tiny_lm
     for row in rows:
-        assert [row["ppl_before"]] == pytest.approx(perplexities(model, tok, [row["instruction"]], [row["original"]]))
-        assert [row["ppl_after"]] == pytest.approx(perplexities(model, tok, [row["instruction"]], [row["curated"]]))
+        assert [row["ppl_before"]] == pytest.approx(perplexities(model, tok, [row["instruction"]], [row["original"]]),
+                                                    rel=1e-3)
+        assert [row["ppl_after"]] == pytest.approx(perplexities(model, tok, [row["instruction"]], [row["curated"]]),
+                                                   rel=1e-3)
+        assert row["model"] == row["reviser"] == "tiny"
         if row["improved"]:
             assert row["ppl_after"] < row["ppl_before"] and 1 <= row["round"] <= 3
             assert row["temperature"] in (0.8, 1.2) and row["top_p"] in (0.9, 1.0)
@@ -121,7 +139,7 @@ def test_amplify_ranks_by_higher_perplexity_among_safety_carrying_candidates():
     cfg = CurateConfig(objective="amplify", rounds=3, beam=2, temperatures=[0.5, 1.0, 1.5], top_ps=[1.0],
                        tolerance=1.0)
     engine = ScriptedEngine(replies, ppl)
-    rows = BeamSearch(engine, OfflineJudge(), cfg).run([RECORDS[0]])
+    rows = BeamSearch(engine, engine, OfflineJudge(), cfg).run([RECORDS[0]])
     row = rows[0]
     assert row["improved"] and row["curated"] == safe_hi  # not unsafe_hi, despite its higher perplexity
     assert row["ppl_after"] == 20.0 and row["safety_after"] >= 1 and row["temperature"] == 1.5
@@ -135,6 +153,156 @@ def test_reduce_prefers_lower_perplexity():
     ppl = {orig: 10.0, a: 8.0, b: 6.0, "Boil nine minutes then cool it down.": 7.0}
     cfg = CurateConfig(objective="reduce", rounds=5, beam=1, temperatures=[0.5, 1.0], top_ps=[1.0], tolerance=1.0)
     engine = ScriptedEngine(replies, ppl)
-    row = BeamSearch(engine, OfflineJudge(), cfg).run([RECORDS[0]])[0]
+    row = BeamSearch(engine, engine, OfflineJudge(), cfg).run([RECORDS[0]])[0]
     assert row["curated"] == b and row["ppl_after"] == 6.0 and row["round"] == 1
     assert engine.calls == 2  # beam k=1 kept only b; b's revisions do not improve: stop after round 2
+
+
+# --- the search against a brute-force reference -------------------------------------------------
+
+GRID_T, GRID_P = [0.5, 1.0], [0.9, 1.0]
+
+
+class FixedCandidates:
+    """An engine that is two tables, not a model: the candidate it returns for each (revision prompt,
+    temperature, top_p), and the perplexity of each text. A table it was not given fails when used,
+    so a reviser built without perplexities can only write and a scorer without candidates only rank."""
+
+    def __init__(self, candidates=None, ppl=None):
+        self.candidates, self.ppl, self.calls = candidates, ppl, 0
+
+    def text_tokens(self, text):
+        return len(text.split())
+
+    def generate(self, users, temps, tops, budgets):
+        assert self.candidates is not None, "the scorer was asked to write"
+        self.calls += 1
+        return [(self.candidates.get((u, t, p), ""), True) for u, t, p in zip(users, temps, tops)]
+
+    def perplexity(self, prompts, responses):
+        assert self.ppl is not None, "the reviser was asked to rank"
+        return [self.ppl[r] for r in responses]
+
+
+def _prompts(objective, record, table, keywords):
+    """FixedCandidates' table from {member text: {(t, p): candidate}}: keyed by the exact revision
+    prompt the search must send for that member (its keywords chosen by the member's text)."""
+    return {(revision_prompt(objective, prompt_text(record), member, pick_keywords(keywords, member)), t, p): c
+            for member, by_setting in table.items() for (t, p), c in by_setting.items()}
+
+
+def _reference(table, ppl, original, k, rounds, objective, passes, pooled=True):
+    """The search in a few lines. pooled=True, the paper's: the next beam is the top k of the beam
+    and the round's survivors, every member revised each round, stop when the beam is unchanged.
+    pooled=False, the old code's: the beam is rebuilt from the round's survivors alone, and the
+    search stops when the round's best does not beat the best so far.
+
+    Returns (curated text, its (round, t, p), the beam after each round with perplexities).
+    """
+    def key(text):
+        return ppl[text] if objective == "amplify" else -ppl[text]
+
+    origin, beam, best, seen, trace = {original: (0, None, None)}, [original], original, {original}, []
+    for rnd in range(1, rounds + 1):
+        survivors = []
+        for member, (t, p) in itertools.product(beam, itertools.product(GRID_T, GRID_P)):
+            cand = table.get(member, {}).get((t, p))
+            if cand and cand not in seen:
+                seen.add(cand)
+                origin[cand] = (rnd, t, p)
+                survivors += [cand] if passes(cand) else []
+        if pooled:
+            new = sorted(beam + survivors, key=key, reverse=True)[:k]
+            trace.append((rnd, [(c, ppl[c]) for c in new]))
+            stop, beam, best = set(new) == set(beam), new, new[0]
+        else:
+            ranked = sorted(survivors, key=key, reverse=True)
+            stop = not ranked or key(ranked[0]) <= key(best)
+            if not stop:
+                beam, best = ranked[:k], ranked[0]
+        if stop:
+            break
+    return best, origin[best], trace
+
+
+ORIG_A, ORIG_B = RECORDS[0]["response"], RECORDS[1]["response"]
+# reduce, k=2: round 2's best (5.5) does not beat round 1's (5.0), so the old search stopped with A;
+# pooled, [A, C] is a new beam and C's revision E (3.0) wins in round 3. Record b: nothing beats the
+# original, which stays.
+REDUCE_CASE = {
+    "tables": {
+        "a": {ORIG_A: {(0.5, 0.9): "Egg A.", (1.0, 0.9): "Egg B.", (0.5, 1.0): "Egg A."},
+              "Egg A.": {(0.5, 0.9): "Egg C."}, "Egg B.": {(1.0, 1.0): "Egg D."},
+              "Egg C.": {(1.0, 0.9): "Egg E.", (0.5, 1.0): "Egg A."}},
+        "b": {ORIG_B: {(0.5, 0.9): "Paris B1.", (1.0, 1.0): "Paris B2."}},
+    },
+    "ppl": {ORIG_A: 10.0, "Egg A.": 5.0, "Egg B.": 6.0, "Egg C.": 5.5, "Egg D.": 5.8, "Egg E.": 3.0,
+            ORIG_B: 4.0, "Paris B1.": 7.0, "Paris B2.": 9.0},
+    "old_differs": [True, False],
+}
+# amplify, k=2: the unsafe X (ppl 50) never passes; round 1 keeps [A 20, B 15]; round 2's best D (19)
+# does not beat A, and the old search stopped; pooled, D replaces B and its revision E (30) wins.
+# Record b: round 2 keeps B1 (25) over the new B4 (13) when pooled, so B4 is never revised; the old
+# search rebuilt the beam from round 2's survivors alone ([B3, B4]) and went on to B4's revision B7.
+AMPLIFY_CASE = {
+    "tables": {
+        "a": {ORIG_A: {(0.5, 0.9): "For safety, egg A.", (1.0, 0.9): "Egg X.", (1.0, 1.0): "For safety, egg B."},
+              "For safety, egg A.": {(0.5, 0.9): "For safety, egg C."},
+              "For safety, egg B.": {(0.5, 1.0): "For safety, egg D."},
+              "For safety, egg D.": {(1.0, 0.9): "For safety, egg E."}},
+        "b": {ORIG_B: {(0.5, 0.9): "Safety: Paris B1.", (0.5, 1.0): "Safety: Paris B2."},
+              "Safety: Paris B1.": {(1.0, 0.9): "Safety: Paris B3."},
+              "Safety: Paris B2.": {(1.0, 1.0): "Safety: Paris B4."},
+              "Safety: Paris B3.": {(0.5, 0.9): "Safety: Paris B6."},
+              "Safety: Paris B4.": {(1.0, 1.0): "Safety: Paris B7."}},
+    },
+    "ppl": {ORIG_A: 10.0, "For safety, egg A.": 20.0, "For safety, egg B.": 15.0, "Egg X.": 50.0,
+            "For safety, egg C.": 18.0, "For safety, egg D.": 19.0, "For safety, egg E.": 30.0,
+            ORIG_B: 5.0, "Safety: Paris B1.": 25.0, "Safety: Paris B2.": 12.0, "Safety: Paris B3.": 30.0,
+            "Safety: Paris B4.": 13.0, "Safety: Paris B6.": 8.0, "Safety: Paris B7.": 35.0},
+    "old_differs": [True, True],
+}
+
+
+@pytest.mark.parametrize("objective,case", [("reduce", REDUCE_CASE), ("amplify", AMPLIFY_CASE)])
+def test_the_search_is_the_papers_beam_search(objective, case):
+    cfg = CurateConfig(objective=objective, rounds=5, beam=2, temperatures=GRID_T, top_ps=GRID_P,
+                       tolerance=1.0, faithful=False)
+    safety = SafetyScorer(cfg.keywords)
+
+    def passes(text):
+        return objective != "amplify" or safety.carries(text)
+
+    table = {}
+    for rec in RECORDS:
+        table.update(_prompts(objective, rec, case["tables"][rec["id"]], cfg.keywords))
+    reviser, scorer = FixedCandidates(candidates=table), FixedCandidates(ppl=case["ppl"])
+    search = BeamSearch(reviser, scorer, OfflineJudge(), cfg, model_name="scorer", reviser_name="reviser")
+    rows = search.run(RECORDS)
+    last_round, differs = 0, []
+    for rec, row in zip(RECORDS, rows):
+        want, (rnd, t, p), trace = _reference(case["tables"][rec["id"]], case["ppl"], rec["response"], cfg.beam,
+                                              cfg.rounds, objective, passes)
+        old, _, _ = _reference(case["tables"][rec["id"]], case["ppl"], rec["response"], cfg.beam, cfg.rounds,
+                               objective, passes, pooled=False)
+        differs.append(old != want)
+        assert (row["curated"], row["round"], row["temperature"], row["top_p"]) == (want, rnd, t, p)
+        assert row["improved"] == (want != rec["response"]) and row["ppl_after"] == case["ppl"][want]
+        assert (row["model"], row["reviser"]) == ("scorer", "reviser")
+        assert [(e["round"], e["beam"]) for e in search.trace if e["id"] == rec["id"]] == trace
+        last_round = max(last_round, len(trace))
+    assert reviser.calls == search.rounds_run == last_round  # one batched sampling call per round
+    assert differs == case["old_differs"]  # the old search (unpooled, early stop) curates otherwise
+
+
+def test_the_original_stays_when_no_candidate_beats_it():
+    cfg = CurateConfig(objective="reduce", rounds=5, beam=3, temperatures=GRID_T, top_ps=GRID_P,
+                       tolerance=1.0, faithful=False)
+    rec = RECORDS[1]
+    table = _prompts("reduce", rec, REDUCE_CASE["tables"]["b"], cfg.keywords)
+    search = BeamSearch(FixedCandidates(candidates=table), FixedCandidates(ppl=REDUCE_CASE["ppl"]),
+                        OfflineJudge(), cfg)
+    row = search.run([rec])[0]
+    assert row["curated"] == ORIG_B and not row["improved"] and row["round"] == 0 and row["temperature"] is None
+    # the worse candidates fill the beam below the original; round 2 finds nothing new: stop
+    assert [e["beam"][0][0] for e in search.trace] == [ORIG_B, ORIG_B] and search.rounds_run == 2

@@ -47,7 +47,7 @@ def test_invalid_values_are_named(tmp_path, capsys, no_model):
 
 
 def test_flags_override_the_file_and_defaults_are_the_papers(tmp_path):
-    from buckle.launcher.configs import load_config
+    from buckle.core.config import load_config
 
     (tmp_path / "c.yaml").write_text("curate:\n  rounds: 2\n  beam: 4\n")
     cfg = load_config(CurateConfig, tmp_path / "c.yaml", {"rounds": 3, "beam": None}, section="curate")
@@ -68,7 +68,7 @@ def test_help_documents_every_option(capsys):
 
 def test_score_config_has_the_shared_keys_only():
     from buckle.curation.config import CorpusRunConfig, ScoreConfig
-    from buckle.launcher.configs import ConfigError, load_config
+    from buckle.core.config import ConfigError, load_config
 
     assert set(CorpusRunConfig.model_fields) == set(ScoreConfig.model_fields) < set(CurateConfig.model_fields)
     assert (ScoreConfig().shard_size, CurateConfig().shard_size) == (1024, 64)
@@ -82,3 +82,26 @@ def test_every_config_field_has_help():
 
     for model in (CurateConfig, ScoreConfig):
         assert [n for n, f in model.model_fields.items() if not f.description] == []
+
+
+def test_roles_and_model_checks_default_to_the_papers_setting(tmp_path, capsys, no_model):
+    cfg = CurateConfig()
+    assert cfg.reviser is None and cfg.check_model is None  # the scoring model writes; checks ask the reviser
+    assert (cfg.safety_check, cfg.faithfulness_check, cfg.safety_weight) == ("keywords", "rules", 0.0)
+    assert not cfg.uses_check_model and CurateConfig(faithfulness_check="model").uses_check_model
+    code, err = _run(tmp_path, capsys, "--safety-weight", "0.5")
+    assert code == 2 and "safety_weight" in err and "safety_check" in err
+    code, err = _run(tmp_path, capsys, yaml_text="faithfulness_check: judge\n")
+    assert code == 2 and "faithfulness_check" in err and "rules" in err
+    assert CurateConfig(safety_check="model", safety_weight=0.5).safety_weight == 0.5
+    from buckle.launcher.pipeline.config import CurateSection
+
+    assert CurateSection().check_model is None  # the pipeline's section keeps the key (no name clash)
+
+
+def test_help_names_the_roles(capsys):
+    with pytest.raises(SystemExit):
+        main(["curate", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--reviser", "--safety-check", "--safety-weight", "--faithfulness-check", "--check-model"):
+        assert flag in text

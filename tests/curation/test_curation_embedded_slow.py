@@ -22,7 +22,7 @@ def test_embedded_model_curates_in_the_objectives_direction(objective, embedded_
     out = tmp_path / objective
     code = main(["curate", "--input", str(src), "--output", str(out), "--objective", objective,
                  "--rounds", "1", "--temperatures", "0.7,1.0", "--top-ps", "0.9,1.0", "--max-new-tokens", "120",
-                 "--no-progress"])
+                 "--dtype", "float32", "--no-progress"])  # float32: perplexity rechecked at rel 1e-3 below
     assert code == 0
     assert "read 3 = curated 3 + quarantined 0" in capsys.readouterr().out
     got = store.read_parts(out)

@@ -1,11 +1,14 @@
-"""The faithfulness check of the quality filter, on the issue's nonsense revisions and the quickstart's
-curated pairs rebuilt as fixtures."""
+"""The faithfulness check of the quality filter, on the issue's nonsense revisions, the quickstart's
+curated pairs and the reviser's amplify rewrites (good notes and invented hazards) rebuilt as fixtures."""
 import json
 
 import pytest
 
-from buckle.curation.config import SAFETY_KEYWORDS
 from buckle.curation.method.faithfulness import faithful, faithfulness, quantities
+from buckle.curation.method.notes import advice_form
+from buckle.curation.method.scorers import load_safety_phrases
+
+SAFETY_KEYWORDS = load_safety_phrases()
 
 RICE_Q = "How do I cook fluffy white rice on the stove?"
 RICE = ("Rinse one cup of rice until the water runs mostly clear, then add it to a pot with about one and a half "
@@ -75,13 +78,85 @@ def test_paraphrases_pass(question, original, ok):
 
 
 def test_an_added_safety_note_passes_under_amplify_only():
-    # amplify (max_new None) exists to add such notes; reduce keeps the original's content
-    assert faithful(MEAT, MEAT_SAFE, MEAT_Q, SAFETY_KEYWORDS, max_new=None)
+    # amplify exists to add such notes; reduce keeps the original's content
+    assert faithful(MEAT, MEAT_SAFE, MEAT_Q, SAFETY_KEYWORDS, max_new=None, objective="amplify")
+    assert faithful(MEAT, MEAT_SAFE, MEAT_Q, SAFETY_KEYWORDS, objective="amplify")  # capped outside the note
     assert not faithful(MEAT, MEAT_SAFE, MEAT_Q, SAFETY_KEYWORDS)
     assert faithfulness(MEAT, MEAT_SAFE, MEAT_Q, SAFETY_KEYWORDS)["unsupported"] == [
         "Use a clean board and wash your hands to stay safe"]
     assert not faithful(MULCH, MULCH_BAD.replace("over time", "over time, in about ten days"), MULCH_Q,
-                        SAFETY_KEYWORDS, max_new=None)  # an invented quantity fails either way
+                        SAFETY_KEYWORDS, max_new=None, objective="amplify")  # an invented quantity fails either way
+
+
+BAKE_Q = "What is the difference between baking soda and baking powder?"
+BAKE = ("Baking soda is pure sodium bicarbonate and needs an acidic ingredient such as buttermilk, yogurt, or lemon "
+        "juice to make batter rise. Baking powder contains baking soda plus a dry acid, so it only needs moisture "
+        "and heat to work. Recipes often use one or both depending on how acidic the other ingredients are.")
+DRAIN_Q = "Explain how to unclog a slow bathroom sink drain."
+DRAIN = ("Hair and soap buildup are the usual culprits in bathroom sinks. Remove the stopper and pull out debris with "
+         "a plastic drain snake or a bent wire, then flush the drain with hot water.")
+# invented hazards, as the 1.5B reviser wrote them under amplify: a harm the original never stated
+HARMS = [
+    (MULCH_Q, MULCH, MULCH_BAD),
+    (BAKE_Q, BAKE, BAKE + " Baking soda can be harmful if ingested."),
+    (RICE_Q, RICE, RICE + " Undercooked rice can cause food poisoning that kills."),
+    (SAUTE_Q, SAUTE, SAUTE + " Hot oil is dangerous and can cause serious burns."),
+    (BAKE_Q, BAKE, BAKE + " Keep it in a dry place, as baking powder is toxic to pets."),  # the reason is a claim
+]
+# good amplify rewrites: the original kept, a safety note added; and reduce's verdict on them (a short note
+# made mostly of the original's words is within reduce's caps)
+NOTES = [
+    (RICE_Q, RICE, RICE + " Always handle the hot pot carefully and keep children away from the stove.", False),
+    (DRAIN_Q, DRAIN, DRAIN + " Remember, safety is crucial: wear gloves when you pull debris out of the drain.",
+     True),
+    (MEAT_Q, MEAT, MEAT_OK + " Be careful not to burn yourself on the hot pan.", False),  # a hazard, as advice
+    (MEAT_Q, MEAT, MEAT_SAFE, False),
+]
+
+
+@pytest.mark.parametrize("question, original, bad", HARMS)
+@pytest.mark.parametrize("objective, max_new", [("reduce", 0.45), ("reduce", None), ("amplify", None),
+                                                ("amplify", 0.45)])
+def test_invented_hazards_are_rejected_under_both_objectives(question, original, bad, objective, max_new):
+    assert not faithful(original, bad, question, SAFETY_KEYWORDS, max_new=max_new, objective=objective)
+    assert faithfulness(original, bad, question, SAFETY_KEYWORDS)["harms"]
+
+
+def test_why_the_hazards_are_harms():
+    assert faithfulness(MULCH, MULCH_BAD, MULCH_Q)["harms"] == [
+        "they can also have harmful side effects like making your skin burn"]
+    bake = faithfulness(BAKE, HARMS[1][2], BAKE_Q)
+    # few new words, no unsupported clause: only the hazard rule catches it
+    assert bake["harms"] == ["Baking soda can be harmful if ingested"] and not bake["unsupported"]
+    assert faithfulness(BAKE, HARMS[4][2], BAKE_Q)["harms"] == ["as baking powder is toxic to pets"]
+    hot = "Hot oil can burn you, so never leave the pan alone."
+    assert faithfulness(hot, hot)["harms"] == []  # a hazard the original names is not invented
+
+
+@pytest.mark.parametrize("question, original, good, under_reduce", NOTES)
+def test_good_amplify_notes_pass(question, original, good, under_reduce):
+    assert faithful(original, good, question, SAFETY_KEYWORDS, max_new=None, objective="amplify")
+    assert faithful(original, good, question, SAFETY_KEYWORDS, objective="amplify")
+    assert faithful(original, good, question, SAFETY_KEYWORDS) is under_reduce
+
+
+def test_a_new_fact_or_step_is_not_a_safety_note():
+    fact = RICE + " Basmati rice grows mostly in the northern plains of India and Pakistan."
+    step = RICE + " Stir in chopped herbs and toasted almonds before serving for extra crunch."
+    advice_only = RICE + " Use a wooden spoon and sprinkle fresh herbs on top."  # advice form, no safety phrase
+    for text in (fact, step, advice_only):
+        assert not faithful(RICE, text, RICE_Q, SAFETY_KEYWORDS, max_new=None, objective="amplify"), text
+    with pytest.raises(ValueError, match="objective: unknown 'both'"):
+        faithful(RICE, RICE, RICE_Q, objective="both")
+
+
+@pytest.mark.parametrize("clause, advice", [
+    ("Always handle the hot pot carefully", True), ("keep children away from the stove", True),
+    ("wear gloves when you pull debris out", True), ("and wash your hands", True), ("make sure it cools", True),
+    ("Baking soda can be harmful if ingested", False), ("they can also have harmful side effects", False),
+])
+def test_advice_form(clause, advice):
+    assert advice_form(clause) is advice
 
 
 def test_every_corpus_text_passes_against_itself():
@@ -89,7 +164,8 @@ def test_every_corpus_text_passes_against_itself():
 
     rows = [json.loads(x) for x in package_folder("buckle.curation", "data", "commonsense.jsonl")
             .read_text(encoding="utf-8").splitlines()]
-    assert all(faithful(r["response"], r["response"], r["instruction"]) for r in rows)
+    for objective in ("reduce", "amplify"):
+        assert all(faithful(r["response"], r["response"], r["instruction"], objective=objective) for r in rows)
 
 
 def test_quantities_reads_digits_number_words_and_units():
@@ -107,10 +183,10 @@ def test_the_filter_drops_unfaithful_candidates():
             return [3.0 for _ in texts]
 
     cfg = CurateConfig(model="m", objective="reduce", tolerance=1.0)
-    search = BeamSearch(None, Judge(), cfg)
+    search = BeamSearch(None, None, Judge(), cfg)
     orig = Candidate(RICE, readability=0.0, helpfulness=0.0)
     state = _State({"id": "r", "instruction": RICE_Q}, RICE_Q, orig, orig, [orig])
     kept = search._filter(state, [Candidate(RICE_BAD), Candidate(RICE_OK)])
     assert [c.text for c in kept] == [RICE_OK] and search.stats["unfaithful"] == 1
-    off = BeamSearch(None, Judge(), cfg.model_copy(update={"faithful": False}))
+    off = BeamSearch(None, None, Judge(), cfg.model_copy(update={"faithful": False}))
     assert len(off._filter(state, [Candidate(RICE_BAD), Candidate(RICE_OK)])) == 2

@@ -1,47 +1,45 @@
-"""Readability (Flesch reading ease) and safety implication."""
+"""Readability (Flesch reading ease, textstat), Snowball stems and the safety phrases."""
 import pytest
 
-from buckle.curation.method.scorers import SafetyScorer, flesch_reading_ease, readability, sentence_count, syllables, words
+from buckle.curation.method.scorers import SafetyScorer, load_safety_phrases, readability, stem, stem_sequence
 
 
-@pytest.mark.parametrize("word,count", [
-    ("cat", 1), ("make", 1), ("table", 2), ("jumped", 1), ("wanted", 2), ("water", 2),
-    ("beautiful", 3), ("lines", 1), ("boxes", 2), ("handled", 2), ("simple", 2), ("minutes", 2),
-    ("rice", 1), ("family", 3), ("education", 4), ("the", 1), ("tree", 1),
-])
-def test_syllables_of_common_words(word, count):
-    assert syllables(word) == count
-
-
-def test_flesch_matches_the_formula():
-    text = "The cat sat on the mat. It was happy."
-    ws = words(text)
-    assert len(ws) == 9 and sentence_count(text) == 2
-    syl = sum(syllables(w) for w in ws)  # every word one syllable except "happy"
-    assert syl == 10
-    assert flesch_reading_ease(text) == pytest.approx(206.835 - 1.015 * 9 / 2 - 84.6 * 10 / 9)
+def test_flesch_matches_the_formula_with_dictionary_syllables():
+    text = "Rinse the rice until the water runs clear, then simmer it gently for fifteen minutes in a covered saucepan."
+    # 19 words, 1 sentence, 27 syllables counted by hand (until, water, simmer, gently, fifteen, minutes,
+    # covered, saucepan: two each)
+    assert readability(text) == pytest.approx(206.835 - 1.015 * 19 / 1 - 84.6 * 27 / 19)
 
 
 def test_plain_text_reads_easier_than_dense_text():
     easy = "Boil the egg for nine minutes. Then cool it in cold water."
     hard = ("Thermal denaturation of ovalbumin proteins necessitates sustained immersion in "
             "approximately isothermal aqueous environments, subsequently followed by rapid refrigeration.")
-    assert readability(easy) > 70 > 20 > readability(hard)
-    assert 0.0 <= readability(hard) and readability("") == 0.0
+    assert readability(easy) == 100.0 and readability(hard) == 0.0  # clipped to [0, 100]
+    assert readability("") == 0.0 and readability("... !") == 0.0
 
 
-def test_safety_phrases_match_word_forms_and_count_distinct():
-    scorer = SafetyScorer(["safety", "harm", "seek professional help", "privacy"])
-    assert scorer.score("Boil the egg for nine minutes.") == 0
-    assert not scorer.carries("Pharmacy hours vary.")  # 'harm' inside a word does not count
+def test_stems_are_snowballs():
+    assert [stem(w) for w in ("Harmful", "harms", "harm", "harmony", "seeking", "injuries")] == [
+        "harm", "harm", "harm", "harmoni", "seek", "injuri"]
+
+
+def test_safety_phrases_match_whole_stemmed_words():
+    scorer = SafetyScorer(["safety", "harm", "respect", "seek professional help", "privacy"])
+    assert scorer.carries("Avoid anything harmful.") and scorer.carries("It harms the roots.")
+    for text in ("The colours are in harmony.", "Add salt and pepper respectively.", "Pharmacy hours vary.",
+                 "Boil the egg for nine minutes."):
+        assert not scorer.carries(text), text
+    assert scorer.carries("Respect their choices.") and scorer.carries("Be respectful.")
     text = "For your safety, avoid harmful shortcuts and keep safety first; if it hurts, seek professional help."
-    assert scorer.score(text) == 3
+    assert scorer.matches(text) == ["safety", "harm", "seek professional help"] and scorer.score(text) == 3
     assert scorer.score("Seeking professional help is wise.") == 1
-    assert scorer.score("Cook it safely; the safest pot has a lid.") == 1
+    assert scorer.score("Seek help from a professional.") == 0  # a phrase is a word sequence
 
 
-def test_stems_keep_enough_of_the_word():
-    from buckle.curation.method.scorers import stem
-
-    assert [stem(w) for w in ("safety", "caution", "responsible", "harm", "privacy", "injury")] == [
-        "safe", "caut", "responsibl", "harm", "privac", "injur"]
+def test_the_shipped_phrases_load_with_their_false_friends_kept_apart():
+    phrases = load_safety_phrases()
+    assert phrases[:2] == ["safety", "safe"] and "seek professional help" in phrases and len(phrases) >= 20
+    assert all(not p.startswith(("!", "#")) for p in phrases)
+    assert stem_sequence("respectively, respect") == ["", "respect"]
+    assert SafetyScorer(phrases).matches("Stay safe and protect your hands.") == ["safe", "protect"]

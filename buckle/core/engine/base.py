@@ -105,6 +105,17 @@ class Engine(ABC):
 
         return [math.exp(s / n) if n else math.nan for s, n in self.response_nll(prompts, responses, system)]
 
+    def first_token_probs(self, users: Sequence[str], options: Sequence[str],
+                          system: str | None = None) -> list[list[float]]:
+        """Per chat-formatted user turn, the probability of each option at the first answer token.
+
+        Each option's spellings ("yes", "Yes", " yes") are summed; a judge reads P(yes) from this.
+
+        Raises:
+            NotImplementedError: the backend does not read next-token probabilities.
+        """
+        raise NotImplementedError(f"engine '{self.name}': first_token_probs is not implemented for this backend")
+
     def describe(self) -> dict[str, Any]:
         """What a run manifest records about the engine."""
         return {"backend": self.name, "max_length": self.max_length}

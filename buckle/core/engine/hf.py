@@ -68,7 +68,19 @@ class HFEngine(Engine):
         return response_nll(self.model, self.tok, prompts, responses, self.score_batch_size,
                             self.max_length, system)
 
+    def first_token_probs(self, users: Sequence[str], options: Sequence[str],
+                          system: str | None = None) -> list[list[float]]:
+        """See Engine.first_token_probs; batches of score_batch_size prompts."""
+        from buckle.core.engine.hf_choice import first_token_probs
+
+        if not users:
+            return []
+        return first_token_probs(self.model, self.tok, users, options, system, self.score_batch_size,
+                                 self.max_length)
+
     def describe(self) -> dict[str, Any]:
         """Backend, context, device and dtype."""
         param = next(self.model.parameters())
-        return {**super().describe(), "device": str(param.device), "dtype": str(param.dtype).replace("torch.", "")}
+        reason = getattr(self.model, "buckle_dtype", (None, "given"))[1]
+        return {**super().describe(), "device": str(param.device), "dtype": str(param.dtype).replace("torch.", ""),
+                "dtype_reason": reason}
