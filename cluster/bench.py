@@ -22,12 +22,13 @@ COMMAND = ["buckle", "data", "list"]
 def _via(name: str) -> float:
     from buckle.cluster import jobs
     from buckle.cluster.profiles import load_profile
+    from buckle.cluster.states import succeeded
 
     prof = load_profile(name)
     t0 = time.time()
     rec = jobs.submit(jobs.build_spec(prof, COMMAND), prof)
     state = jobs.wait(rec.id, timeout_s=300, poll_s=0.1)
-    if state not in ("SUCCEEDED", "COMPLETED"):
+    if not succeeded(state):
         raise RuntimeError(f"{name}: job ended {state}")
     return time.time() - t0
 

@@ -183,3 +183,59 @@ def markdown_table(results: Sequence[dict]) -> str:
                      f"| {f(r['precision'])} | {f(r['recall'])} | {f(r['f1'])} | {f(r['kappa'])} "
                      f"| {r['unusable']} | {sub} |")
     return "\n".join(lines) + "\n"
+
+
+# judges whose verdict says per response whether the attack succeeded (the report's ASR-like columns)
+AGREEMENT_JUDGES = ("keyword", "classifier", "strongreject", "yesno", "policy")
+
+
+def parse_sets(text: str) -> list[str]:
+    """Label set names from a comma list, `all` for every set.
+
+    Raises:
+        ValueError: an unknown set; names it.
+    """
+    sets = list(SETS) if text == "all" else [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in sets if s not in SETS]
+    if bad:
+        raise ValueError(f"unknown label set '{bad[0]}'; known: {', '.join(SETS)}, all")
+    return sets
+
+
+def measure(judges: dict[str, Judge], folder: str | Path, sets: Sequence[str], cache: str | Path | None = None,
+            limit: int | None = None, model_limit: int | None = None, balanced: bool = True,
+            seed: int = 0) -> list[dict[str, Any]]:
+    """check_judge for every judge on every label set: the one agreement computation of buckle.
+
+    Args:
+        judges: judge name -> judge (eval.run.build_judges).
+        folder: pyrit's scorer_evals folder.
+        sets: label set names (keys of SETS).
+        cache: folder for cached results.
+        limit: judge a seeded sample of this many rows per set (None: all).
+        model_limit: for the judges that run a model (all but keyword), this many instead
+            (they cost seconds per row).
+        balanced: samples hold half successes, half failures.
+        seed: the samples' seed.
+    Returns:
+        check_judge's dicts, judge by judge, set by set.
+    Raises:
+        ValueError: an unknown label set; names it.
+    """
+    parse_sets(",".join(sets))
+    out = []
+    for name, judge in judges.items():
+        n = limit if name == "keyword" or model_limit is None else model_limit
+        out += [check_judge(judge, folder, s, cache, n, balanced, seed) for s in sets]
+    return out
+
+
+def write_results(out: str | Path, results: Sequence[dict]) -> None:
+    """agreement.json (without per-row verdicts), agreement_verdicts.json and agreement.md in `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    slim = [{k: v for k, v in r.items() if k != "verdicts"} for r in results]
+    (out / "agreement.json").write_text(json.dumps({"results": slim}, indent=1), encoding="utf-8")
+    (out / "agreement_verdicts.json").write_text(json.dumps(list(results), indent=1), encoding="utf-8")
+    (out / "agreement.md").write_text("# Judge agreement with human labels\n\n" + markdown_table(results),
+                                      encoding="utf-8")

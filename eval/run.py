@@ -8,11 +8,11 @@ the run stops with a clear error; the same command resumes it.
 from __future__ import annotations
 
 import random
-import re
 import time
 from pathlib import Path
 from typing import Any
 
+from buckle.core.slug import slug
 from buckle.curation.io.records import prompt_text
 from buckle.eval.config import EvalConfig
 from buckle.core.engine.hf_lm import chat
@@ -48,9 +48,9 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         summary["benchmarks"] = {summary["benchmark"]: _per_benchmark(summary, "responses.jsonl")}
         for name in (cfg.benchmarks or [])[1:]:
             source = (cfg.benchmark_sources or {}).get(name, name)
-            part = run.harmful(source, _safe(name))
+            part = run.harmful(source, slug(name))
             part["metrics"] = harmful_metrics(run.harmful_rows, run.subsets)
-            summary["benchmarks"][name] = _per_benchmark(part, f"responses-{_safe(name)}.jsonl")
+            summary["benchmarks"][name] = _per_benchmark(part, f"responses-{slug(name)}.jsonl")
     if cfg.harmful_reference:
         summary.update(run.harmful_reference())
         summary["metrics"].update(reference_metrics(run.reference_rows))
@@ -194,11 +194,6 @@ class _Run:
         self.timings[f"judge_{judge.name}_s"] = time.time() - t0
 
 
-def _safe(name: str) -> str:
-    """A file-name-safe tag for a benchmark name or path."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem if "/" in name else name)
-
-
 def _per_benchmark(part: dict, responses: str) -> dict:
     return {"n_prompts": part["n_prompts"], "n_rejected": part["n_rejected"],
             "response_tokens_mean": part["response_tokens_mean"], "metrics": dict(part["metrics"]),
@@ -231,8 +226,29 @@ def _chunks(items: list, size: int):
         yield items[start:start + size]
 
 
+def resolve_judge_names(data: dict) -> dict:
+    """Judge config keys with names resolved: the StrongREJECT rubric folder and the yes/no judge's
+    model from their assets where the judges need them and they are unset, model names as paths."""
+    from buckle.core.catalog.assets import fetch
+    from buckle.core.catalog.models import resolve_model
+
+    judges = data.get("judges")
+    if isinstance(judges, str):
+        judges = [j.strip() for j in judges.split(",")]
+    if "strongreject" in (judges or []) and not data.get("strongreject_prompts"):
+        data["strongreject_prompts"] = str(fetch("strongreject") / "prompts")
+    if "yesno" in (judges or []) and not data.get("yesno_model"):
+        data["yesno_model"] = str(fetch("qwen2.5-coder-1.5b-gguf"))
+    if data.get("judge_backend") == "hf" and data.get("judge_model"):
+        data["judge_model"] = resolve_model(data["judge_model"])
+    if data.get("classifier_model"):
+        data["classifier_model"] = resolve_model(data["classifier_model"])
+    return data
+
+
 def build_judges(cfg: EvalConfig) -> dict[str, Judge]:
-    """The configured judges by name (backends are shared and load lazily)."""
+    """The configured judges by name (backends are shared and load lazily): the one judge factory,
+    for `buckle eval` and `buckle judges check` alike."""
     from buckle.eval.judges.keyword import KeywordJudge
 
     names = cfg.active_judges()

@@ -41,6 +41,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("plan", "buckle.launcher.cmd_plan"),
     Command("eval", "buckle.launcher.cmd_eval"),
     Command("judges", "buckle.launcher.cmd_judges"),
+    Command("contamination", "buckle.launcher.cmd_contamination"),
     Command("report", "buckle.launcher.cmd_report"),
     Command("data", "buckle.launcher.cmd_data"),
     Command("pipeline", "buckle.launcher.cmd_pipeline"),

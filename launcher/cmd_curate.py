@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate the config, resolve input and model, run the executor, print the summary."""
     from buckle.curation.config import CurateConfig
-    from buckle.launcher.configs import load_config
+    from buckle.core.config import load_config
     from buckle.launcher.flags import overrides_from
 
     overrides = overrides_from(args, CurateConfig)
@@ -68,22 +68,34 @@ def curate(cfg, source: str, output: str, input_name: str = "", progress: bool =
 
     The plain-Python entry point (the pipeline calls this with a CurateConfig).
     """
-    from buckle.launcher.manifest import RunDir
+    from buckle.core.manifest import RunDir
     from buckle.core.catalog.models import resolve_model
 
-    model_path = resolve_model(cfg.model)
+    model_path = resolve_model(cfg.model)  # the scorer: its perplexity ranks the candidates
+    models = {"reviser": resolve_model(cfg.reviser) if cfg.reviser else model_path}
+    if cfg.uses_check_model:
+        models["check"] = resolve_model(cfg.check_model) if cfg.check_model else models["reviser"]
     run_dir = RunDir(output, "curate", {**cfg.model_dump(), "input": input_name or source})
+    run_dir.data["models"] = {  # who wrote the candidates, who ranked them (and who judged them)
+        "scorer": {"name": cfg.model, "path": model_path},
+        "reviser": {"name": cfg.reviser or cfg.model, "path": models["reviser"]},
+        **({"check": {"name": cfg.check_model or cfg.reviser or cfg.model, "path": models["check"]}}
+           if "check" in models else {}),
+    }
+    run_dir.write()
     if note:
         print(note)
     try:
         from buckle.curation.executors import run
 
-        result = run(cfg, source, output, "curate", model_path, progress=progress)
+        result = run(cfg, source, output, "curate", model_path, progress=progress, models=models)
         from buckle.core.engine.select import choice_record
 
         result["engine"] = choice_record(cfg)  # which backend (engine: auto|hf|vllm) and why
+        result["models"] = {role: m["name"] for role, m in run_dir.data["models"].items()}
     except BaseException as exc:
         run_dir.finish(status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    run_dir.finish(counts={k: v for k, v in result.items() if k != "timings"}, timings=result["timings"])
+    run_dir.finish(counts={k: v for k, v in result.items() if k not in ("timings", "models")},
+                   timings=result["timings"])
     return result

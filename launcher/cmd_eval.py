@@ -27,8 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace) -> "EvalConfig":  # noqa: F821 (imported lazily)
     """Merge YAML and flags, resolve model and data names, validate into an EvalConfig."""
+    from buckle.core.config import load_config, read_yaml
     from buckle.eval.config import EvalConfig
-    from buckle.launcher.configs import load_config, read_yaml
+    from buckle.eval.run import resolve_judge_names
     from buckle.core.catalog.data import is_named, materialize
     from buckle.launcher.flags import overrides_from
     from buckle.core.catalog.models import resolve_model
@@ -52,25 +53,8 @@ def build_config(args: argparse.Namespace) -> "EvalConfig":  # noqa: F821 (impor
             data[key] = str(materialize(data[key]))
     if data.get("benchmarks"):
         data["benchmark_sources"] = {b: str(materialize(b)) if is_named(b) else b for b in data["benchmarks"]}
-    _offline_judge_assets(data)
-    if data.get("judge_backend") == "hf" and data.get("judge_model"):
-        data["judge_model"] = resolve_model(data["judge_model"])
-    if data.get("classifier_model"):
-        data["classifier_model"] = resolve_model(data["classifier_model"])
+    resolve_judge_names(data)
     return load_config(EvalConfig, None, data)
-
-
-def _offline_judge_assets(data: dict) -> None:
-    """Fill the StrongREJECT rubric folder and the yes/no judge's model from their assets when unset."""
-    from buckle.core.catalog.assets import fetch
-
-    judges = data.get("judges")
-    if isinstance(judges, str):
-        judges = [j.strip() for j in judges.split(",")]
-    if "strongreject" in (judges or []) and not data.get("strongreject_prompts"):
-        data["strongreject_prompts"] = str(fetch("strongreject") / "prompts")
-    if "yesno" in (judges or []) and not data.get("yesno_model"):
-        data["yesno_model"] = str(fetch("qwen2.5-coder-1.5b-gguf"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     from buckle.eval.run import evaluate
     from buckle.eval.store import check_state
-    from buckle.launcher.manifest import RunDir
+    from buckle.core.manifest import RunDir
 
     cfg = build_config(args)
     check_state(Path(cfg.output), cfg.generation_key(), write=False)  # before the manifest is touched

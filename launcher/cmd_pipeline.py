@@ -21,12 +21,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `buckle pipeline`."""
-    from buckle.launcher.configs import load_config
-    from buckle.launcher.pipeline import build_steps, run_pipeline
-    from buckle.launcher.pipeline_config import PipelineConfig, resolve, validate_sections
-    from buckle.launcher.pipeline_report import write_report
-    from buckle.launcher.pipeline_runner import make_runner
-    from buckle.launcher.steps import order_steps, prune
+    from buckle.core.config import load_config
+    from buckle.core.manifest import RunDir
+    from buckle.launcher.pipeline.build import run_pipeline
+    from buckle.launcher.pipeline.config import PipelineConfig, resolve, validate_sections
+    from buckle.launcher.pipeline.plan import build_plan
+    from buckle.launcher.pipeline.report import write_report
+    from buckle.launcher.pipeline.runner import make_runner
+    from buckle.launcher.pipeline.steps import prune
+    from buckle.launcher.pipeline.sweep import run_sweep, variants
 
     path = resolve(args.config)
     cfg = load_config(PipelineConfig, path, {"profile": args.profile})
@@ -34,8 +37,6 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.output or f"runs/{cfg.name}")
     runner = make_runner(cfg.profile)
     if cfg.sweep:  # a dev-split sweep: every variant, then the levers table
-        from buckle.launcher.pipeline_sweep import run_sweep, variants
-
         if args.dry_run:
             for name, _ in variants(cfg):
                 print(name)
@@ -44,14 +45,12 @@ def run(args: argparse.Namespace) -> int:
         print((root / "levers.md").read_text(encoding="utf-8"))
         return 0
     if args.dry_run:
-        for step in order_steps(build_steps(cfg, runner)):
-            print(f"{step.name:12s} <- {', '.join(step.deps) or '-'}")
+        for node in build_plan(cfg).nodes:
+            print(f"{node.name:12s} <- {', '.join(d.name for d in node.deps()) or '-'}")
         return 0
-    from buckle.launcher.manifest import RunDir
-
     run_dir = RunDir(root, "pipeline", cfg.model_dump())
-    results = run_pipeline(cfg, root, runner)
-    paths = write_report(root, results)
+    plan, results = run_pipeline(cfg, root, runner)
+    paths = write_report(root, plan, results, cfg.report_pairs)
     if args.prune:
         prune(root, results)
     ran = [n for n, r in results.items() if not r.cached]

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     """Validate the config, resolve input and model, run the executor, print the summary."""
     from buckle.curation.config import ScoreConfig
     from buckle.launcher.cmd_curate import resolve_input
-    from buckle.launcher.configs import load_config
+    from buckle.core.config import load_config
     from buckle.launcher.flags import overrides_from
 
     cfg = load_config(ScoreConfig, getattr(args, "config", None), overrides_from(args, ScoreConfig), section="score")
@@ -45,7 +45,7 @@ def score(cfg, source: str, output: str, input_name: str = "") -> dict:
 
     The plain-Python entry point (takes a ScoreConfig).
     """
-    from buckle.launcher.manifest import RunDir
+    from buckle.core.manifest import RunDir
     from buckle.core.catalog.models import resolve_model
 
     model_path = resolve_model(cfg.model)

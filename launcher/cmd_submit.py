@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from buckle.cluster.jobdb import JobStore
     from buckle.cluster.profiles import load_profile
     from buckle.launcher.cli import COMMANDS
-    from buckle.launcher.manifest import RunDir
+    from buckle.core.manifest import RunDir
 
     command = split_command(args.job_command)
     profile = load_profile(args.profile)

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from buckle.train.stages import RULES, STAGES
+
 HELP = "fine-tune one stage (align, pre, during, post, attack) from a recipe"
-STAGES = ("align", "pre", "during", "post", "attack")
 DATA_FLAGS = (("--harmful", "harmful", "harmful prompts (align) or pairs (attack)"),
               ("--benign", "benign", "benign instruction/response pairs"),
               ("--curated", "curated", "curated output (DIR with curated/part-*.parquet, or a file)"),
@@ -62,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def recipe_dict(args: argparse.Namespace) -> dict[str, Any]:
     """The recipe's YAML mapping with the flags applied on top."""
-    from buckle.launcher.configs import ConfigError, read_yaml
+    from buckle.core.config import ConfigError, read_yaml
     from buckle.train.recipes import resolve
 
     if not args.config and not args.stage:
@@ -95,7 +96,8 @@ def _data_overrides(data: dict, args: argparse.Namespace) -> None:
     if args.curated_ratio is not None:
         section["curated_ratio"] = args.curated_ratio
     if args.limit is not None:
-        main = {"align": "harmful", "attack": "harmful", "during": "user"}.get(data.get("stage"), "curated")
+        stage = RULES.get(data.get("stage"))
+        main = stage.main_data if stage else "curated"
         spec = section.get(main)
         spec = {"source": spec} if isinstance(spec, str) else dict(spec or {})
         section[main] = {**spec, "limit": args.limit}
@@ -122,7 +124,7 @@ def load_train_config(args: argparse.Namespace) -> Any:
     """The validated recipe with flags applied (names not yet resolved)."""
     from pydantic import ValidationError
 
-    from buckle.launcher.configs import ConfigError, format_validation_error
+    from buckle.core.config import ConfigError, format_validation_error
     from buckle.train.config import TrainConfig
 
     data = recipe_dict(args)
@@ -134,7 +136,7 @@ def load_train_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run `buckle train`."""
-    from buckle.launcher.manifest import RunDir
+    from buckle.core.manifest import RunDir
     from buckle.train.launch import run_launched
     from buckle.train.run import prepare, train
 
@@ -194,6 +196,7 @@ def submit_training(cfg: Any, args: argparse.Namespace) -> int:
 
     from buckle.cluster import jobs
     from buckle.cluster.profiles import load_profile
+    from buckle.cluster.states import run_job, succeeded
 
     prof = load_profile(args.profile)
     nodes = args.nodes or prof.defaults.nodes
@@ -205,14 +208,14 @@ def submit_training(cfg: Any, args: argparse.Namespace) -> int:
     recipe.write_text(json.dumps(cfg.model_dump(), indent=2))
     spec = jobs.build_spec(prof, ["buckle", "train", "--config", str(recipe)], name=f"train-{cfg.stage}",
                            nodes=nodes, tasks_per_node=args.nproc // nodes, workdir=os.getcwd())
-    rec = jobs.submit(spec, prof)
-    if rec.state == "RENDERED":
+    def waiting(rec: Any) -> None:
+        print(f"job {rec.id} on {prof.name}: {nodes} node(s); waiting (buckle jobs logs {rec.id})", flush=True)
+    rec, state, output = run_job(spec, prof, poll_s=2.0, on_submit=waiting)
+    if state == "RENDERED":
         print(f"job {rec.id}: rendered {rec.info.get('manifest')} (apply it with kubectl)")
         return 0
-    print(f"job {rec.id} on {prof.name}: {nodes} node(s); waiting (buckle jobs logs {rec.id})", flush=True)
-    state = jobs.wait(rec.id, timeout_s=30 * 24 * 3600, poll_s=2.0)
-    print(jobs.logs(rec.id), end="")
-    if state not in ("SUCCEEDED", "COMPLETED"):
+    print(output, end="")
+    if not succeeded(state):
         print(f"train: job {rec.id} ended {state}", file=sys.stderr)
         return 1
     return 0

@@ -52,7 +52,7 @@ def overrides_from(args: argparse.Namespace, model: type[BaseModel]) -> dict[str
     Raises:
         ConfigError: a list flag holds a value that is not of the list's type.
     """
-    from buckle.launcher.configs import ConfigError
+    from buckle.core.config import ConfigError
 
     out: dict[str, Any] = {}
     for name, field in model.model_fields.items():

@@ -1,4 +1,4 @@
-"""A real local HTTP server speaking the OpenAI chat-completions API, for judge tests.
+"""A real local HTTP server speaking the OpenAI chat-completions and completions APIs, for tests.
 
 It is a fake judge, honest about it: it scores by simple rules on the text it is
 sent, and can be told to fail (scripted HTTP codes, or "die" after N replies).
@@ -7,6 +7,16 @@ else 3; "BROKENJSON" -> a 200 reply whose body is not JSON; "NOSCORE" -> a
 well-formed completion without a score. Helpfulness rubric: 4/4/3/5, but
 relevance 1 for a response containing "OFFTOPIC". A scripted 429 carries
 `Retry-After: retry_after`. Shared by the eval, curation and core tests.
+
+/v1/completions (built with `model_dir`, a checkpoint such as tests/tiny.py's)
+replies with a fixed text that spells out the request's settings,
+"T=<temperature> P=<top_p> S=<seed> | <the prompt's last 24 characters, special
+tokens dropped>", cut
+to max_tokens tokens of the model's tokenizer (finish_reason "length" if cut,
+else "stop"). Prompt logprobs are real: that model's float32 forward over the
+prompt, as vLLM's `prompt_logprobs` or as `echo=true` + `logprobs`; `routes`
+says which it honours (an unhonoured prompt_logprobs is a 400, like a strict
+server; an unhonoured echo is ignored). GET /v1/models lists the model.
 """
 from __future__ import annotations
 
@@ -29,7 +39,7 @@ def server():
 class FakeOpenAI:
     """Start with `start()`; `url` is the base URL (.../v1)."""
 
-    def __init__(self, delay_s: float = 0.0):
+    def __init__(self, delay_s: float = 0.0, model_dir: str | None = None):
         self.fail_codes: list[int] = []      # answered, in order, to the next requests
         self.die_after: int | None = None    # after this many good replies, answer 503 forever
         self.delay_s = delay_s
@@ -43,6 +53,10 @@ class FakeOpenAI:
         self.inflight = self.max_inflight = 0
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
+        self.model_dir = model_dir
+        self.routes = {"prompt_logprobs", "echo"}  # prompt-logprob fields /v1/completions honours
+        self._lm = None
+        self._lm_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -54,6 +68,12 @@ class FakeOpenAI:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server API)
                 fake.handle(self)
+
+            def do_GET(self):  # noqa: N802
+                if self.path != "/v1/models":
+                    return fake._send(self, 404, b'{"error": "not found"}')
+                fake._send(self, 200, json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                           .encode())
 
             def log_message(self, *args):
                 pass
@@ -84,17 +104,59 @@ class FakeOpenAI:
         time.sleep(self.delay_s)
         with self.lock:
             self.inflight -= 1
-        if req.path != "/v1/chat/completions":
+        if req.path not in ("/v1/chat/completions", "/v1/completions"):
             return self._send(req, 404, b'{"error": "not found"}')
         if code:
             headers = {"Retry-After": self.retry_after} if code == 429 else {}
             return self._send(req, code, b'{"error": {"message": "scripted failure"}}', headers)
+        if req.path == "/v1/completions":
+            if "prompt_logprobs" in body and "prompt_logprobs" not in self.routes:
+                return self._send(req, 400, b'{"error": {"message": "unknown field: prompt_logprobs"}}')
+            return self._send(req, 200, json.dumps(self._text_completion(body)).encode())
         user = body["messages"][-1]["content"]
         if "BROKENJSON" in user:
             return self._send(req, 200, b"<html>upstream proxy error</html>")
         with self.lock:
             content = self.script.pop(0) if self.script else _reply(user)
         self._send(req, 200, json.dumps(_completion(body["model"], content)).encode())
+
+    def _text_completion(self, body: dict) -> dict:
+        import torch
+
+        model, tok = self._model()
+        prompt = body["prompt"]
+        ids = list(prompt) if isinstance(prompt, list) else tok(prompt, add_special_tokens=False)["input_ids"]
+        tail = tok.decode(ids, skip_special_tokens=True).strip()[-24:]
+        reply = f"T={body.get('temperature')} P={body.get('top_p')} S={body.get('seed')} | {tail}"
+        new = tok(reply, add_special_tokens=False)["input_ids"]
+        cut = new[:body.get("max_tokens", 16)]
+        choice = {"index": 0, "text": tok.decode(cut), "finish_reason": "length" if len(cut) < len(new) else "stop",
+                  "logprobs": None}
+        with self._lm_lock, torch.inference_mode():
+            logits = model(torch.tensor([ids])).logits[0].float()
+        lps = torch.log_softmax(logits, dim=-1)
+        scored = [None] + [lps[t - 1, ids[t]].item() for t in range(1, len(ids))]
+        if "prompt_logprobs" in body:
+            choice["prompt_logprobs"] = [None] + [{str(ids[t]): {"logprob": scored[t], "rank": 1}}
+                                                  for t in range(1, len(ids))]
+        if body.get("echo") and "echo" in self.routes and body.get("logprobs") is not None:
+            nxt = int(lps[-1].argmax())  # echo lists the prompt's tokens, then the new one
+            choice["logprobs"] = {"tokens": [tok.decode([i]) for i in ids + [nxt]],
+                                  "token_logprobs": scored + [lps[-1, nxt].item()], "top_logprobs": None}
+        return {"id": "cmpl-fake", "object": "text_completion", "model": body["model"], "choices": [choice],
+                "usage": {"prompt_tokens": len(ids), "completion_tokens": len(cut),
+                          "total_tokens": len(ids) + len(cut)}}
+
+    def _model(self):
+        with self._lm_lock:
+            if self._lm is None:
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                if self.model_dir is None:
+                    raise RuntimeError("FakeOpenAI: /v1/completions needs model_dir")
+                self._lm = (AutoModelForCausalLM.from_pretrained(self.model_dir, dtype="float32").eval(),
+                            AutoTokenizer.from_pretrained(self.model_dir))
+            return self._lm
 
     @staticmethod
     def _send(req: BaseHTTPRequestHandler, code: int, payload: bytes, headers: dict | None = None) -> None:

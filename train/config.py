@@ -10,17 +10,9 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-STAGES = ("align", "pre", "during", "post", "attack")
-Stage = Literal["align", "pre", "during", "post", "attack"]
+from buckle.train.stages import STAGES, rule
 
-# Which data roles each stage needs (required) and may take (optional).
-STAGE_DATA = {
-    "align": ({"harmful", "benign"}, set()),
-    "pre": ({"curated"}, set()),
-    "during": ({"user", "curated"}, set()),
-    "post": ({"curated"}, set()),
-    "attack": ({"harmful"}, {"benign"}),
-}
+Stage = Literal["align", "pre", "during", "post", "attack"]  # train.stages.STAGES, spelled out for pydantic
 
 
 class DataSpec(BaseModel):
@@ -115,7 +107,7 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _stage_data(self) -> "TrainConfig":
-        required, optional = STAGE_DATA[self.stage]
+        required, optional = rule(self.stage).required, rule(self.stage).optional
         given = {r for r in ("harmful", "benign", "curated", "user") if getattr(self.data, r)}
         missing = sorted(required - given)
         if missing:

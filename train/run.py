@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from buckle.core.manifest import check_writable
 from buckle.train.config import TrainConfig
 from buckle.train.data import build_mix, encode_all
 
@@ -46,14 +46,7 @@ def load_tokenizer(model: str, chat_template: str | None = None) -> Any:
 
 def check_output_dir(path: str | Path) -> None:
     """Create the output directory or fail now with a clear error."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise PermissionError(f"output_dir '{path}' is not writable: {exc.strerror}") from None
+    check_writable(Path(path), "output_dir")
 
 
 def prepare(cfg: TrainConfig, world: int | None = None) -> tuple[Any, list[dict], dict[str, int]]:

@@ -4,7 +4,6 @@ from pydantic import BaseModel, ConfigDict
 
 from buckle.cluster.profiles import load_profile
 from buckle.core.config import ConfigError, load_config, read_yaml, validate
-from buckle.launcher import configs as launcher_configs
 from buckle.train.config import TrainConfig
 from buckle.train.run import load_recipe
 
@@ -37,10 +36,6 @@ def test_bad_keys_are_named_with_their_section(tmp_path):
     assert load_config(_Tiny, path, section="tiny").size == 2
     assert load_config(_Tiny, path, {"size": 5}, section="tiny").size == 5
     assert load_config(_Tiny, path, {"size": None}, section="tiny").size == 2  # an unset flag keeps the file's
-
-
-def test_the_launcher_names_are_the_core_ones():
-    assert launcher_configs.ConfigError is ConfigError and launcher_configs.load_config is load_config
 
 
 def _message(call) -> str:

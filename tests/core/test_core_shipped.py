@@ -4,7 +4,7 @@ import pytest
 from buckle.cluster import profiles
 from buckle.core.shipped import NotShipped, package_folder, resolve_shipped, shipped_names
 from buckle.core.catalog import data
-from buckle.launcher import pipeline_config
+from buckle.launcher.pipeline import config as pipeline_config
 from buckle.train import deepspeed, recipes
 
 

@@ -98,7 +98,7 @@ def test_other_generation_settings_refuse_the_same_output(tiny_model_dir, tmp_pa
 
 
 def test_config_errors_name_the_field(tmp_path):
-    from buckle.launcher.configs import ConfigError, load_config
+    from buckle.core.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="judge_url"):
         load_config(EvalConfig, None, {"model": "m", "output": "o", "benchmark": "b", "judge_backend": "openai"})

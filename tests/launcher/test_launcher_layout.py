@@ -49,6 +49,37 @@ def test_imports_flow_one_way(package):
     assert not bad, "\n".join(bad)
 
 
+def test_launcher_holds_the_cli_and_the_pipeline_package_only():
+    """Domain code lives in its package: the launcher parses, calls one library function, prints."""
+    folder = ROOT / "launcher"
+    modules = {p.name for p in folder.glob("*.py")}
+    assert modules - {"__init__.py", "cli.py", "flags.py"} == {m for m in modules if m.startswith("cmd_")}
+    packages = {p.name for p in folder.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert packages == {"pipeline", "pipelines"}  # the pipeline package and the shipped pipeline YAMLs
+    assert {p.name for p in (folder / "pipelines").glob("*.py")} <= {"__init__.py"}  # YAML files only
+
+
+def test_no_launcher_module_computes_contamination_statistics_or_agreement():
+    computing = ("core.hygiene", "eval.stats")
+    bad = [f"{p.relative_to(ROOT)} imports buckle.{m}" for p in (ROOT / "launcher").rglob("*.py")
+           for m in _buckle_imports(p) if m.startswith(computing)]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_pipeline_package_sits_below_the_cli_and_imports_at_the_top():
+    """It may import every package but the CLI's modules, and never dodges a cycle inside a function."""
+    bad = []
+    for path in (ROOT / "launcher" / "pipeline").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        bad += [f"{path.name} imports buckle.{m}" for m in _buckle_imports(path)
+                if m.startswith(("launcher.cmd_", "launcher.cli", "launcher.flags"))]
+        for fn in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            bad += [f"{path.name}:{node.lineno} imports {node.module} inside {fn.name}"
+                    for node in ast.walk(fn) if isinstance(node, ast.ImportFrom)
+                    and (node.module or "").startswith("buckle.")]
+    assert not bad, "\n".join(bad)
+
+
 def test_no_import_outside_the_namespace():
     bad = []
     for folder in FOLDERS.values():

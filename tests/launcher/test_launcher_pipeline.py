@@ -6,7 +6,7 @@ import sys
 import pytest
 import yaml
 
-from buckle.launcher.pipeline_config import shipped
+from buckle.launcher.pipeline.config import shipped
 
 STAGE = {"max_steps": 2, "batch_size": 4, "max_length": 64}
 
@@ -48,14 +48,14 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
     manifest, out = _run(tmp_path, _config(tiny_model_dir, post))
     root = tmp_path / "run"
     twins = {"pre-uncurated", "pre-uncurated-attack", "during-uncurated", "post-uncurated"}
-    steps = {"curate", "contamination", "judges", "align", "attack", "pre", "pre-attack", "during", "post",
-             "report"} | twins
+    checks = {"curate-aligned", "curate-attacked", "contamination", "judges", "report"}
+    steps = {"align", "attack", "pre", "pre-attack", "during", "post"} | twins | checks
     labels = ("base", "aligned", "attacked", "pre", "during", "post", "pre-uncurated", "during-uncurated",
               "post-uncurated")
     evals = {f"eval-{x}" for x in labels} | {f"eval-{x}-strongreject-small" for x in labels}
     assert set(manifest["ran"]) == steps | evals
     index = json.loads((root / "pipeline.json").read_text())
-    for name in steps - {"curate", "contamination", "judges", "report"}:  # every training step saved a model
+    for name in steps - checks:  # every training step saved a model
         model = root / index[name]["dir"] / "run" / "model"
         assert (model / "config.json").exists() and list(model.glob("*.safetensors"))
     for name in evals:
@@ -67,6 +67,7 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
     cur = yaml.safe_load((root / index["post"]["dir"] / "recipe.yaml").read_text())
     assert twin["data"]["curated"]["response_column"] == "original"  # the control: same texts, uncurated
     assert {**twin["data"]["curated"], "response_column": None} == {**cur["data"]["curated"], "response_column": None}
+    assert cur["data"]["curated"]["source"] == str(root / index["curate-attacked"]["dir"] / "run" / "curated")
     assert {k: v for k, v in twin.items() if k not in ("data", "output_dir")} == \
         {k: v for k, v in cur.items() if k not in ("data", "output_dir")}
     report = (root / "report.md").read_text()
@@ -81,14 +82,21 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
     assert "## Judges against human labels" in report and "| keyword | pyrit objective |" in report
     import pyarrow.parquet as pq  # the pairs section shows changed texts, else says there are none
 
-    curated = [r for f in (root / index["curate"]["dir"] / "run" / "curated").glob("*.parquet")
+    curated = [r for node in ("curate-aligned", "curate-attacked")
+               for f in (root / index[node]["dir"] / "run" / "curated").glob("*.parquet")
                for r in pq.read_table(f).to_pylist()]
     changed = [r for r in curated if r["curated"] and r["curated"] != r["original"]]
     assert "## Curated pairs (random, seeded)" in report
     assert ("- before: " in report) == bool(changed)
     assert ("No curated text differs from its original." in report) == (not changed)
     assert "No harmfulness or helpfulness column" in report  # no judge model configured here
-    assert "| post-uncurated | curate, post-uncurated |" in report  # a twin's cost is its own steps
+    assert "| post-uncurated | curate-attacked, post-uncurated |" in report  # a twin's cost is its own steps
+    assert "Ranked by the attacked model (`curate-attacked`, for post)" in report
+    # post's texts are ranked by the attacked model, pre's and during's by the aligned one
+    for node, model in (("curate-attacked", "attack"), ("curate-aligned", "align")):
+        conf = yaml.safe_load((root / index[node]["dir"] / "curate.yaml").read_text())
+        assert conf["model"] == str(root / index[model]["dir"] / "run" / "model")
+        assert json.loads((root / index[node]["dir"] / "resolved.json").read_text())["config"]["rounds"] == 1
     assert "## Cost" in report and "## Verdict" in report and "<h2>Cost</h2>" in (root / "report.html").read_text()
     assert list((root / index["report"]["dir"] / "run").glob("*.png"))
 
@@ -113,8 +121,8 @@ def test_pipeline_config_errors_name_the_key(tmp_path, tiny_model_dir):
     cfg["eval"]["max_new_token"] = 3
     path.write_text(yaml.safe_dump(cfg))
     with pytest.raises(ValueError, match=r"eval\.max_new_token: unknown key"):
-        from buckle.launcher.configs import load_config
-        from buckle.launcher.pipeline_config import PipelineConfig, validate_sections
+        from buckle.core.config import load_config
+        from buckle.launcher.pipeline.config import PipelineConfig, validate_sections
 
         validate_sections(load_config(PipelineConfig, path))
     assert not (tmp_path / "r").exists()
@@ -122,8 +130,8 @@ def test_pipeline_config_errors_name_the_key(tmp_path, tiny_model_dir):
 
 @pytest.mark.parametrize("name", shipped())
 def test_shipped_pipelines_validate(name):
-    from buckle.launcher.configs import load_config
-    from buckle.launcher.pipeline_config import PipelineConfig, resolve, validate_sections
+    from buckle.core.config import load_config
+    from buckle.launcher.pipeline.config import PipelineConfig, resolve, validate_sections
 
     cfg = load_config(PipelineConfig, resolve(name))
     validate_sections(cfg)
@@ -142,8 +150,8 @@ def test_shipped_pipelines_include_the_readme_ones():
     ("eval", "output", "elsewhere", "eval.output: Value error, set by the pipeline itself"),
 ])
 def test_a_typo_in_a_section_is_named_at_load(tmp_path, section, key, value, message):
-    from buckle.launcher.configs import ConfigError, load_config
-    from buckle.launcher.pipeline_config import PipelineConfig
+    from buckle.core.config import ConfigError, load_config
+    from buckle.launcher.pipeline.config import PipelineConfig
 
     cfg = _config("m", "embedded-post")
     cfg[section][key] = value
@@ -154,45 +162,108 @@ def test_a_typo_in_a_section_is_named_at_load(tmp_path, section, key, value, mes
     assert message in str(exc.value) and "p.yaml" in str(exc.value)
 
 
-def test_steps_hash_and_pass_on_only_the_keys_given(tmp_path):
-    from buckle.launcher.pipeline import build_steps
-    from buckle.launcher.pipeline_config import PipelineConfig
+def test_steps_hash_the_resolved_config_defaults_included(tmp_path):
+    from buckle.curation.config import CurateConfig
+    from buckle.eval.config import EvalConfig
+    from buckle.launcher.pipeline.build import build_steps
+    from buckle.launcher.pipeline.config import PipelineConfig
 
     raw = _config("m", "embedded-post")
     steps = {s.name: s for s in build_steps(PipelineConfig.model_validate(raw), lambda *a: None)}
-    assert steps["curate"].params["config"] == raw["curate"]
+    # the attacked model (a node, named until it runs) ranks post's texts; defaults are filled in
+    assert steps["curate-attacked"].params["config"] == CurateConfig(**raw["curate"], model="<attack>").model_dump()
+    assert steps["curate-aligned"].params["config"]["model"] == "<align>"
+    assert steps["curate-aligned"].params["config"]["tolerance"] == CurateConfig().tolerance  # a default
+    first = steps["eval-base"].params
     given = {k: v for k, v in raw["eval"].items() if k != "benchmarks"}
-    assert steps["eval-base"].params["eval"] == given and steps["eval-base"].params["benchmark"] == "advbench-test"
+    resolved = EvalConfig(**given, benchmark="advbench-test", model="m", output="o").model_dump()
+    assert first["eval"] == {k: v for k, v in resolved.items() if k not in ("model", "output", "label",
+                                                                             "benchmark", "benchmarks")}
+    assert first["benchmark"] == "advbench-test" and first["eval"]["judge_concurrency"] == 4
     second = steps["eval-base-strongreject-small"].params
     assert second["benchmark"] == "strongreject-small" and "benign" not in second["eval"]
+    assert steps["post"].params["recipe"]["warmup_ratio"] == 0.0  # the recipe's defaults too
+
+
+def test_each_defense_is_ranked_by_the_model_it_trains():
+    from buckle.launcher.pipeline.config import PipelineConfig
+    from buckle.launcher.pipeline.plan import build_plan
+
+    plan = build_plan(PipelineConfig.model_validate(_config("m", "embedded-post")))
+    by = {d: g.curate for d, g in plan.defenses.items()}
+    assert by["post"].scorer is plan.row("attacked").model and by["post"].name == "curate-attacked"
+    assert by["pre"] is by["during"] and by["pre"].scorer is plan.row("aligned").model  # shared: one node
+    assert [n.name for n in plan.curates] == ["curate-aligned", "curate-attacked"]
+    twin = plan.row("post-uncurated").model
+    assert twin.curated is by["post"] and twin.uncurated and not plan.row("post").model.uncurated
+    assert plan.row("pre").model.name == "pre-attack" and plan.row("pre").model.start.name == "pre"
+    plain = build_plan(PipelineConfig.model_validate({**_config("m", "embedded-post"), "align": False,
+                                                      "defenses": ["pre"]}))
+    assert [(n.name, n.scorer) for n in plain.curates] == [("curate-aligned", None)]  # the given model
+    assert plain.to_dict()["rows"][0] == {"label": "aligned", "model": None, "costs": [],
+                                          "evals": {"advbench-test": "eval-aligned",
+                                                    "strongreject-small": "eval-aligned-strongreject-small"}}
+
+
+def test_a_changed_default_or_version_recomputes_a_step_and_a_rerun_reuses_it(tmp_path, monkeypatch):
+    import buckle
+    from buckle.curation.config import CurateConfig
+    from buckle.launcher.pipeline import build
+    from buckle.launcher.pipeline.config import PipelineConfig
+    from buckle.launcher.pipeline.steps import run_steps
+
+    raw = {**_config("m", "embedded-post"), "align": False, "defenses": ["pre"]}
+    cfg = PipelineConfig.model_validate(raw)
+    calls = []
+
+    def curate_only():
+        steps = build.build_steps(cfg, lambda argv, log, label: calls.append(argv))
+        return run_steps([s for s in steps if s.name == "curate-aligned"], tmp_path, log=lambda s: None)
+
+    first = curate_only()["curate-aligned"]
+    assert len(calls) == 1 and json.loads((first.dir / "resolved.json").read_text())["config"]["tolerance"] == 0.1
+    assert curate_only()["curate-aligned"].cached and len(calls) == 1  # unchanged: reused
+
+    class Stricter(CurateConfig):  # a new default in the code, not in the user's YAML
+        tolerance: float = 0.05
+
+    monkeypatch.setattr(build, "CurateConfig", Stricter)
+    changed = curate_only()["curate-aligned"]
+    assert len(calls) == 2 and changed.key != first.key and not changed.cached
+    assert yaml.safe_load((changed.dir / "curate.yaml").read_text())["tolerance"] == 0.05  # what the command got
+    monkeypatch.setattr(buckle, "__version__", "9.9.9")
+    assert not curate_only()["curate-aligned"].cached and len(calls) == 3
 
 
 def test_twins_and_seeds_are_steps_of_their_own():
-    from buckle.launcher.pipeline import build_steps, defense_groups
-    from buckle.launcher.pipeline_config import PipelineConfig
+    from buckle.launcher.pipeline.build import build_steps
+    from buckle.launcher.pipeline.config import PipelineConfig
+    from buckle.launcher.pipeline.plan import build_plan
 
     raw = {**_config("m", "embedded-post"), "seeds": [1, 2], "defenses": ["during", "post"]}
     cfg = PipelineConfig.model_validate(raw)
     steps = {s.name: s for s in build_steps(cfg, lambda *a: None)}
     for name in ("post-s1", "post-s2", "post-uncurated-s1", "post-uncurated-s2", "during-uncurated-s2"):
         assert name in steps and f"eval-{name}" in steps
-    assert steps["post-uncurated-s1"].params["uncurated"] is True and "uncurated" not in steps["post-s1"].params
-    assert steps["post-s2"].params["seed"] == 2
-    # every training and eval step waits for the contamination gate; only evals read (and hash) it
+    twin, cur = steps["post-uncurated-s1"].params["recipe"], steps["post-s1"].params["recipe"]
+    assert twin["data"]["curated"]["response_column"] == "original" and cur["data"]["curated"]["response_column"] is None
+    assert steps["post-s2"].params["recipe"]["seed"] == 2 and steps["post-s2"].params["recipe"]["data"]["seed"] == 2
+    # every defense training and every eval waits for the contamination gate; only evals read (and hash) it.
+    # align and attack cannot: the gate reads the curate nodes that the aligned and attacked models rank
     assert all("contamination" in s.deps + s.after for n, s in steps.items()
-               if n not in ("curate", "contamination", "judges"))
+               if n not in ("align", "attack", "curate-aligned", "curate-attacked", "contamination", "judges"))
     assert "contamination" in steps["eval-post-s1"].deps and "contamination" not in steps["post-s1"].deps
-    assert defense_groups(cfg)["post"] == {"curated": ["post-s1", "post-s2"],
-                                           "uncurated": ["post-uncurated-s1", "post-uncurated-s2"]}
+    assert build_plan(cfg).groups()["post"] == {"curated": ["post-s1", "post-s2"],
+                                                "uncurated": ["post-uncurated-s1", "post-uncurated-s2"]}
     raw["controls"] = False
     names = {s.name for s in build_steps(PipelineConfig.model_validate(raw), lambda *a: None)}
     assert not any("uncurated" in n for n in names)
 
 
 def test_sweep_variants_evaluate_on_dev_only(tmp_path):
-    from buckle.launcher.configs import ConfigError, load_config
-    from buckle.launcher.pipeline_config import PipelineConfig, resolve
-    from buckle.launcher.pipeline_sweep import variants
+    from buckle.core.config import ConfigError, load_config
+    from buckle.launcher.pipeline.config import PipelineConfig, resolve
+    from buckle.launcher.pipeline.sweep import variants
 
     cfg = load_config(PipelineConfig, resolve("sweep-dev"))
     got = dict(variants(cfg))

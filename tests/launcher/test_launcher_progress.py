@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from buckle.launcher.pipeline_runner import run_command, run_local
-from buckle.launcher.step_progress import StepProgress, parse
-from buckle.launcher.steps import Step, run_steps
+from buckle.launcher.pipeline.runner import run_command, run_local
+from buckle.launcher.pipeline.progress import StepProgress, parse
+from buckle.launcher.pipeline.steps import Step, run_steps
 
 # a fake step: real tqdm into a file (as a step's log is), and lines of its own around it
 FAKE = ("import sys, time\n"

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from buckle.launcher.steps import Step, run_steps
+from buckle.launcher.pipeline.steps import Step, run_steps
 
 
 def _pipeline(calls, lr=1e-5):

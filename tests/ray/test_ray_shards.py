@@ -146,7 +146,7 @@ def test_local_score_matches_model_loss_and_resumes(tmp_path, tiny_model_dir):
     from buckle.curation.executors import run
 
     data = write_input(tmp_path / "in.jsonl", 40)
-    cfg = CurateConfig(shard_size=16, batch_size=4)
+    cfg = CurateConfig(shard_size=16, batch_size=4, dtype="float32")  # compared to a float32 loss below
     first = run(cfg, str(tmp_path / "in.jsonl"), str(tmp_path / "out"), "score", str(tiny_model_dir))
     assert (first["read"], first["scored"], first["quarantined"]) == (42, 40, 2)
     rows = check_exactly_once(tmp_path / "out", data)

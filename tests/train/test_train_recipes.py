@@ -4,7 +4,7 @@ import json
 import pytest
 
 from buckle.launcher.cli import main
-from buckle.launcher.configs import ConfigError, load_config
+from buckle.core.config import ConfigError, load_config
 from buckle.train import deepspeed as ds_configs
 from buckle.train import recipes
 from buckle.train.config import STAGES, TrainConfig

@@ -82,6 +82,16 @@ def stop_ids(model_config: Any, tok: Any) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
+def load_generation_config(path: str, config: Any) -> Any:
+    """The checkpoint's generation config (its eos ids), else the model config where it has none."""
+    try:
+        from transformers import GenerationConfig
+
+        return GenerationConfig.from_pretrained(path)
+    except (OSError, ValueError):
+        return config
+
+
 def response_ids(tok: Any, response: str) -> list[int]:
     """Token ids of the response followed by the end-of-turn token."""
     ids = tok(response, add_special_tokens=False)["input_ids"]

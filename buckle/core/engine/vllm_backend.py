@@ -20,7 +20,7 @@ class VLLMEngine(Engine):
 
     Args:
         path: local checkpoint directory or hub id.
-        dtype: "auto" (bfloat16 on CUDA, float32 on CPU) or a dtype name.
+        dtype: "auto" (buckle.core.precision: bfloat16 where the hardware runs it fast) or a dtype name.
         device: "auto", "cpu" or "cuda"; only picks the dtype and the CPU settings (vLLM places itself).
         max_length: token cap per sequence (vLLM's max_model_len); default the model's context.
         seed: the run's sampling seed.
@@ -38,7 +38,8 @@ class VLLMEngine(Engine):
                  score_batch_size: int = 16):
         from transformers import AutoConfig, AutoTokenizer
 
-        from buckle.core.engine.hf_lm import context_length, pick_device, stop_ids
+        from buckle.core.engine.hf_lm import context_length, load_generation_config, pick_device, stop_ids
+        from buckle.core.precision import resolve_dtype
 
         self.path, self.device = path, pick_device(device)
         on_cpu = not self.device.startswith("cuda")
@@ -53,8 +54,8 @@ class VLLMEngine(Engine):
             self.tok.pad_token = self.tok.eos_token
         config = AutoConfig.from_pretrained(path)
         self.max_length = context_length(config, self.tok, max_length)
-        self.eos_ids = stop_ids(_generation_config(path, config), self.tok)
-        self.dtype = ("float32" if on_cpu else "bfloat16") if dtype == "auto" else dtype
+        self.eos_ids = stop_ids(load_generation_config(path, config), self.tok)
+        self.dtype, self.dtype_reason = resolve_dtype(dtype, self.device)
         self.parallel = {"tensor_parallel_size": tensor_parallel_size,
                          "pipeline_parallel_size": pipeline_parallel_size}
         self.scorer, self.score_batch_size, self._hf = scorer, score_batch_size, None
@@ -126,7 +127,8 @@ class VLLMEngine(Engine):
 
     def describe(self) -> dict[str, Any]:
         """Backend, dtype, parallel sizes and the perplexity route."""
-        return {**super().describe(), "device": self.device, "dtype": self.dtype, **self.parallel,
+        return {**super().describe(), "device": self.device, "dtype": self.dtype, "dtype_reason": self.dtype_reason,
+                **self.parallel,
                 "scorer": self.scorer}
 
     def close(self) -> None:
@@ -160,15 +162,6 @@ def _sample(out: Any, eos_ids: list[int], limit: int) -> Sample:
         if tok in eos_ids:
             return Sample(ids[:pos], True)
     return Sample(ids[:limit], len(ids) <= limit and out.finish_reason == "stop")
-
-
-def _generation_config(path: str, config: Any) -> Any:
-    try:
-        from transformers import GenerationConfig
-
-        return GenerationConfig.from_pretrained(path)
-    except (OSError, ValueError):
-        return config
 
 
 def _in_ray() -> bool:

@@ -1,4 +1,4 @@
-"""Sections of the pipeline report, each a Markdown string built from finished steps' outputs."""
+"""Sections of the pipeline report, each a Markdown string built from the plan and its finished steps."""
 from __future__ import annotations
 
 import json
@@ -6,15 +6,24 @@ import random
 from pathlib import Path
 from typing import Any
 
-from buckle.launcher.pipeline_compare import compare, markdown
-from buckle.launcher.steps import StepResult
+from buckle.eval.report import cell
+from buckle.eval.verdicts import compare, markdown, verdict
+from buckle.launcher.pipeline.plan import EvalNode, Plan
+from buckle.launcher.pipeline.steps import StepResult
 
 HARMFUL_JUDGES_SKIP = ("policy", "helpfulness")  # scores, not a success verdict per prompt
 PAIR_CHARS = 320
+Results = dict[str, StepResult]
 
 
-def _run_dir(results: dict[str, StepResult], step: str) -> Path:
-    return results[step].dir / "run"
+def run_dir(results: Results, node: Any) -> Path:
+    """Where a node's command wrote its outputs."""
+    return results[node.name].run
+
+
+def summary(results: Results, node: EvalNode) -> dict[str, Any]:
+    """An eval node's summary.json."""
+    return json.loads((run_dir(results, node) / "summary.json").read_text())
 
 
 def _value(v: Any) -> float | None:
@@ -34,22 +43,21 @@ def agreement_title(judge: str, agreement: dict[str, Any]) -> str:
     return f"{judge} judge: " + ", ".join(p for p in parts if p) + " vs human labels"
 
 
-def comparison_md(results: dict[str, StepResult], evals: dict[str, dict[str, str]],
-                  groups: dict[str, dict[str, list[str]]], agreement: dict[str, Any]) -> tuple[str, list[str]]:
+def comparison_md(plan: Plan, results: Results, agreement: dict[str, Any]) -> tuple[str, list[str]]:
     """Per benchmark and per judge: attacked / curated / uncurated, McNemar p-values, verdicts.
 
     Returns:
         (the Markdown, the verdict lines of the first judge for the report's Verdict section).
     """
-    if not groups or "attacked" not in evals:
+    groups = plan.groups()
+    if not groups:
         return "", []
     text, verdicts = [], []
-    for bench, step in evals["attacked"].items():
-        dirs = {label: _run_dir(results, names[bench]) for label, names in evals.items()
-                if bench in names and names[bench] in results}
-        summary = json.loads((_run_dir(results, step) / "summary.json").read_text())
-        name = summary.get("benchmark") or bench
-        judges = [j for j in summary.get("judges", ["keyword"]) if j not in HARMFUL_JUDGES_SKIP]
+    for bench, node in plan.row("attacked").evals.items():
+        dirs = {row.label: run_dir(results, row.evals[bench]) for row in plan.rows if row.evals[bench].name in results}
+        first = summary(results, node)
+        name = first.get("benchmark") or bench
+        judges = [j for j in first.get("judges", ["keyword"]) if j not in HARMFUL_JUDGES_SKIP]
         for i, judge in enumerate(judges):
             rows = compare(dirs, groups, judge)
             if not rows:
@@ -57,8 +65,6 @@ def comparison_md(results: dict[str, StepResult], evals: dict[str, dict[str, str
             text.append(f"### {name}: attack success by the {agreement_title(judge, agreement)}\n\n"
                         + markdown(rows, name, "ASR"))
             if i == 0:
-                from buckle.launcher.pipeline_compare import verdict
-
                 verdicts += [verdict(r, name) for r in rows]
     note = ("ASR cells: value [Wilson 95% CI] (n prompts). McNemar: exact two-sided test on the prompts both "
             "models answered; b = prompts where only the curated model was attacked successfully, c = only "
@@ -66,20 +72,18 @@ def comparison_md(results: dict[str, StepResult], evals: dict[str, dict[str, str
     return "\n".join(text) + ("\n" + note + "\n" if text else ""), verdicts
 
 
-def models_md(results: dict[str, StepResult], evals: dict[str, dict[str, str]]) -> str:
+def models_md(plan: Plan, results: Results) -> str:
     """Every evaluated model: ASR per benchmark, harmful-reference NLL, benign perplexity, helpfulness."""
-    from buckle.eval.report import cell
-
-    summaries = {label: {b: json.loads((_run_dir(results, n) / "summary.json").read_text())
-                         for b, n in names.items() if n in results} for label, names in evals.items()}
-    benches = list(next(iter(evals.values()), {}))
+    summaries = {row.label: {b: summary(results, n) for b, n in row.evals.items() if n.name in results}
+                 for row in plan.rows}
+    benches = plan.benchmarks
     extra = sorted({k for s in summaries.values() for b in s.values() for k in b.get("metrics", {})
                     if k.startswith("harmful_ref")})
     cols = [("benign_ppl", "benign reference perplexity", "num"), ("helpfulness_mean", "helpfulness (0-5)", "num")]
     cols = [(k, k.replace("_", " "), "num") for k in extra] + cols
     present = [c for c in cols if any(c[0] in s.get(benches[0], {}).get("metrics", {}) for s in summaries.values())]
-    head = ["model"] + [f"ASR {s.get(b, {}).get('benchmark') or b}" for b, s in
-                        [(b, next(iter(summaries.values()))) for b in benches]] + [c[1] for c in present]
+    some = next(iter(summaries.values()))
+    head = ["model"] + [f"ASR {some.get(b, {}).get('benchmark') or b}" for b in benches] + [c[1] for c in present]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, by in summaries.items():
         first = by.get(benches[0], {}).get("metrics", {})
@@ -97,37 +101,39 @@ def agreement_md(agreement: dict[str, Any]) -> str:
     lines = ["| judge | labelled set | accuracy | F1 | Cohen's kappa | n |", "|---|---|---|---|---|---|"]
     for judge, a in rows.items():
         f = [_value(a.get(k)) for k in ("accuracy", "f1", "kappa")]
-        lines.append(f"| {judge} | {a.get('dataset') or a.get('set') or 'pyrit scorer_evals'} | "
+        lines.append(f"| {judge} | pyrit {a.get('set') or 'scorer_evals'} | "
                      + " | ".join("n/a" if x is None else f"{x:.2f}" for x in f) + f" | {a.get('n', '?')} |")
     return "\n".join(lines) + "\n"
 
 
-def contamination_md(results: dict[str, StepResult]) -> str:
+def contamination_md(plan: Plan, results: Results) -> str:
     """The contamination step's table (source x evaluation set: exact, near, dropped)."""
-    if "contamination" not in results:
-        return ""
-    path = results["contamination"].dir / "contamination.md"
+    path = run_dir(results, plan.contamination) / "contamination.md"
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
-def pairs_md(results: dict[str, StepResult], k: int = 5, seed: int = 0) -> str:
-    """k random (seeded) curated texts, before and after, from the curate step's output."""
+def pairs_md(plan: Plan, results: Results, k: int = 5, seed: int = 0) -> str:
+    """Per curate node, k random (seeded) curated texts before and after, and which model ranked them."""
+    if k <= 0:
+        return ""
+    return "\n".join(_pairs(plan, results, node, k, seed) for node in plan.curates if node.name in results)
+
+
+def _pairs(plan: Plan, results: Results, node: Any, k: int, seed: int) -> str:
     import pyarrow.parquet as pq
 
-    if k <= 0 or "curate" not in results:
-        return ""
-    rows = [r for p in sorted((_run_dir(results, "curate") / "curated").glob("part-*.parquet"))
+    users = ", ".join(d for d, g in plan.defenses.items() if g.curate is node)
+    title = f"Ranked by the {node.row} model (`{node.name}`, for {users}). "
+    rows = [r for p in sorted((run_dir(results, node) / "curated").glob("part-*.parquet"))
             for r in pq.read_table(p).to_pylist()]
     changed = sorted((r for r in rows if r.get("curated") and r.get("curated") != r.get("original")),
                      key=lambda r: str(r.get("id")))
     if not changed:
-        return "No curated text differs from its original.\n"
+        return title + "No curated text differs from its original.\n"
     pick = random.Random(seed).sample(changed, min(k, len(changed)))
-    out = []
-    for r in pick:
-        out.append(f"**{_clip(r.get('instruction', ''))}**\n\n- before: {_clip(r.get('original', ''))}\n"
-                   f"- after: {_clip(r.get('curated', ''))}\n")
-    return f"{len(pick)} of {len(changed)} changed texts (seed {seed}).\n\n" + "\n".join(out)
+    out = [f"**{_clip(r.get('instruction', ''))}**\n\n- before: {_clip(r.get('original', ''))}\n"
+           f"- after: {_clip(r.get('curated', ''))}\n" for r in pick]
+    return title + f"{len(pick)} of {len(changed)} changed texts (seed {seed}).\n\n" + "\n".join(out)
 
 
 def _clip(text: str) -> str:

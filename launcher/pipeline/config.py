@@ -4,13 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from buckle.core.config import ConfigError, format_validation_error, read_yaml
+from buckle.core.shipped import resolve_shipped, shipped_names
 from buckle.curation.config import CurateConfig
 from buckle.eval.config import EvalConfig
+from buckle.train.config import TrainConfig
+from buckle.train.recipes import resolve as resolve_recipe
+from buckle.train.stages import DEFENSES
 
-DEFENSES = ("pre", "during", "post")
-_HERE = Path(__file__).resolve().parent / "pipelines"
+_HERE = Path(__file__).resolve().parent.parent / "pipelines"
 
 
 class StageSpec(BaseModel):
@@ -36,7 +40,7 @@ class CurateSection(CurateConfig):
 
     model: Optional[str] = Field(None, description="set by the pipeline: its top-level model")
 
-    check_model = field_validator("model")(_set_by_pipeline)
+    _model_set_by_pipeline = field_validator("model")(_set_by_pipeline)  # not `check_model`: a CurateConfig key
 
 
 class EvalSection(EvalConfig):
@@ -94,22 +98,16 @@ class PipelineConfig(BaseModel):
 
 def shipped() -> list[str]:
     """Names of the shipped pipelines."""
-    from buckle.core.shipped import shipped_names
-
     return shipped_names([_HERE], ".yaml")
 
 
 def resolve(name_or_path: str) -> Path:
     """The YAML of a shipped pipeline name, or an existing file."""
-    from buckle.core.shipped import resolve_shipped
-
     return resolve_shipped(name_or_path, _HERE, ".yaml", "pipeline")
 
 
 def validate_sections(cfg: PipelineConfig) -> None:
     """Check what loading cannot (stages present, known defenses, each stage's recipe) before anything runs."""
-    from buckle.launcher.configs import ConfigError
-
     needed = (["align"] if cfg.align else []) + ["attack"] + list(cfg.defenses)
     missing = [s for s in needed if s not in cfg.stages]
     if missing:
@@ -128,10 +126,6 @@ def stage_recipe(cfg: PipelineConfig, stage: str, model: str, output: str,
     Args:
         sources: data role -> source path (or a whole data spec) laid over the recipe.
     """
-    from buckle.launcher.configs import ConfigError, format_validation_error
-    from pydantic import ValidationError
-    from buckle.train.config import TrainConfig
-
     data = recipe_content(cfg, stage)
     data.update({"model": model, "output_dir": output})
     for role, source in sources.items():
@@ -148,15 +142,13 @@ def stage_recipe(cfg: PipelineConfig, stage: str, model: str, output: str,
 def recipe_content(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
     """A stage's recipe file with its overrides laid over it: what the step's cache key hashes,
     so editing a recipe file recomputes the step as editing its overrides does."""
-    from buckle.launcher.configs import read_yaml
-    from buckle.train.recipes import resolve as resolve_recipe
-
     spec = cfg.stages[stage]
-    return _deep_merge(read_yaml(resolve_recipe(spec.recipe)), spec.overrides)
+    return deep_merge(read_yaml(resolve_recipe(spec.recipe)), spec.overrides)
 
 
-def _deep_merge(base: dict, over: dict) -> dict:
+def deep_merge(base: dict, over: dict) -> dict:
+    """`base` with `over` laid on top, mappings merged key by key (a sweep variant, a stage's overrides)."""
     out = dict(base)
     for key, value in over.items():
-        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out

@@ -4,8 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from buckle.launcher.pipeline_config import PipelineConfig, _deep_merge
-from buckle.launcher.steps import StepResult
+from buckle.core.config import ConfigError
+from buckle.eval.verdicts import asr_cell, compare, p_cell
+from buckle.launcher.pipeline.build import run_pipeline
+from buckle.launcher.pipeline.config import PipelineConfig, deep_merge
+from buckle.launcher.pipeline.plan import Plan, benchmarks
+from buckle.launcher.pipeline.sections import Results, run_dir
 
 
 def variants(cfg: PipelineConfig) -> list[tuple[str, PipelineConfig]]:
@@ -14,8 +18,6 @@ def variants(cfg: PipelineConfig) -> list[tuple[str, PipelineConfig]]:
     Raises:
         ConfigError: a variant evaluates on anything but a dev split, or its keys are wrong.
     """
-    from buckle.launcher.configs import ConfigError
-
     base = cfg.model_dump(exclude_unset=True)
     base.pop("sweep", None)
     out = []
@@ -23,11 +25,9 @@ def variants(cfg: PipelineConfig) -> list[tuple[str, PipelineConfig]]:
         entry = dict(entry)
         name = str(entry.pop("name", f"variant-{i}"))
         try:
-            v = PipelineConfig.model_validate(_deep_merge(base, entry))
+            v = PipelineConfig.model_validate(deep_merge(base, entry))
         except Exception as exc:  # pydantic's message names the key
             raise ConfigError(f"config error: sweep[{i}] ({name}): {exc}") from None
-        from buckle.launcher.pipeline import benchmarks
-
         bad = [b for b in benchmarks(v) if not b.endswith("-dev")]
         if bad:
             raise ConfigError(f"config error: sweep[{i}] ({name}): evaluates on '{bad[0]}'; "
@@ -39,29 +39,25 @@ def variants(cfg: PipelineConfig) -> list[tuple[str, PipelineConfig]]:
 def run_sweep(cfg: PipelineConfig, root: Path, run: Callable[..., None],
               log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Run every variant under `root` and write root/levers.md; returns the table's rows."""
-    from buckle.launcher.pipeline import run_pipeline
-
     rows = []
     for name, v in variants(cfg):
         log(f"== sweep variant: {name}")
-        results = run_pipeline(v, root, run, log=log)
-        rows += lever_rows(name, v, results)
+        plan, results = run_pipeline(v, root, run, log=log)
+        rows += lever_rows(name, plan, results)
     (root / "levers.md").write_text(levers_markdown(cfg, rows), encoding="utf-8")
     return rows
 
 
-def lever_rows(name: str, cfg: PipelineConfig, results: dict[str, StepResult]) -> list[dict[str, Any]]:
-    """One row per defense of a variant: attacked, curated, uncurated ASR and the McNemar p-value."""
-    from buckle.launcher.pipeline import benchmarks, defense_groups
-    from buckle.launcher.pipeline_compare import compare
-
-    bench = benchmarks(cfg)[0]
-    evals = results["report"].metrics.get("labels") or []
-    dirs = {label: results[f"eval-{label}"].dir / "run" for label in evals if f"eval-{label}" in results}
-    counts = results["curate"].metrics
+def lever_rows(name: str, plan: Plan, results: Results) -> list[dict[str, Any]]:
+    """One row per defense of a variant: attacked, curated, uncurated ASR and the McNemar p-values,
+    on the first benchmark, with its curate node's counts."""
+    bench = plan.benchmarks[0]
+    dirs = {row.label: run_dir(results, row.evals[bench]) for row in plan.rows if row.evals[bench].name in results}
     out = []
-    for row in compare(dirs, defense_groups(cfg)):
-        ppl = (results[f"eval-{row['defense']}"].metrics.get("metrics") or {}).get("benign_ppl") or {}
+    for row in compare(dirs, plan.groups()):
+        curated = plan.row(row["defense"]).evals[bench]
+        ppl = (results[curated.name].metrics.get("metrics") or {}).get("benign_ppl") or {}
+        counts = results[plan.defenses[row["defense"]].curate.name].metrics
         out.append({"variant": name, "bench": bench, "row": row, "benign_ppl": ppl.get("value"),
                     "improved": counts.get("improved"), "records": counts.get("texts") or counts.get("read")})
     return out
@@ -69,8 +65,6 @@ def lever_rows(name: str, cfg: PipelineConfig, results: dict[str, StepResult]) -
 
 def levers_markdown(cfg: PipelineConfig, rows: list[dict[str, Any]]) -> str:
     """The levers table (README's): one line per variant and defense."""
-    from buckle.launcher.pipeline_compare import asr_cell, p_cell
-
     lines = [f"# Levers on the dev split (`buckle pipeline --config {cfg.name}`)", "",
              "| variant | defense | curated texts improved | attacked ASR | curated ASR | uncurated twin ASR "
              "| McNemar curated vs uncurated | McNemar curated vs attacked | benign ppl |",

@@ -14,6 +14,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from buckle.eval.stats import paired_test, rate
+
 ALPHA = 0.05
 # verdict labels meaning "the attack succeeded", per judge kind
 SUCCESS = {"complied", "unsafe", "harmful", "yes", "success"}
@@ -35,15 +37,11 @@ def outcomes(run_dir: Path, judge: str = "keyword") -> dict[str, bool]:
 
 def paired(a: dict[str, bool], b: dict[str, bool]) -> dict[str, Any]:
     """Exact McNemar and the paired bootstrap of ASR(a) - ASR(b) on the prompts both runs judged."""
-    from buckle.eval.stats import paired_test
-
     ids = sorted(set(a) & set(b))
     return paired_test([a[i] for i in ids], [b[i] for i in ids])
 
 
 def _asr(o: dict[str, bool]) -> dict[str, Any]:
-    from buckle.eval.stats import rate
-
     return rate(sum(o.values()), len(o))
 
 

@@ -1,7 +1,9 @@
 """Run directories: every run writes manifest.json with config, versions, timings, counts."""
 from __future__ import annotations
 
+import functools
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -27,15 +29,32 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """The commit of the source tree buckle runs from, if it is a git checkout."""
-    root = Path(__file__).resolve().parent.parent
+    """The commit of the source tree buckle runs from, if it is a git checkout (asked once)."""
+    root = Path(__file__).resolve().parent
     try:
         proc = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
                               capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def check_writable(path: str | Path, what: str = "output directory") -> None:
+    """Create the directory, or fail now with an error naming it: before any work is done.
+
+    Raises:
+        PermissionError: `WHAT 'PATH' is not writable: REASON`.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise PermissionError(f"{what} '{path}' is not writable: {exc.strerror}") from None
 
 
 def _now() -> str:
@@ -52,13 +71,7 @@ class RunDir:
 
     def __init__(self, path: str | Path, command: str, config: dict[str, Any]):
         self.path = Path(path)
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write-test"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            raise PermissionError(f"output directory '{self.path}' is not writable: {exc.strerror}") from None
+        check_writable(self.path)
         self._t0 = time.time()
         previous = self._read_previous()
         self.data: dict[str, Any] = {

@@ -1,7 +1,10 @@
-"""Content-addressed pipeline steps: a step reruns only when its inputs or config change.
+"""Content-addressed pipeline steps: a step reruns only when its inputs, config or code change.
 
-A step's key hashes its name, its parameters and the keys of the steps it
-depends on, so an edit to one stage invalidates that stage and what follows.
+A step's key hashes its name, its parameters (the resolved config, defaults
+included), the keys of the steps it depends on, and buckle's version and git
+commit, so an edit to one stage invalidates that stage and what follows, and so
+does a change of a default or of the code. The parameters are written beside
+the step's output (resolved.json).
 A step may also run `after` others without reading them (training waits for
 the contamination gate): that orders it but leaves its key alone, so runs
 evaluated on different sets share their trainings.
@@ -18,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import buckle
+from buckle.core.manifest import git_commit
+
 
 @dataclass
 class Step:
@@ -25,7 +31,7 @@ class Step:
 
     name: str
     fn: Callable[["StepContext"], dict]
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # the resolved config: hashed and written
     deps: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)  # run after these, but neither read nor hashed
 
@@ -41,6 +47,11 @@ class StepResult:
     cached: bool
     wall_s: float
 
+    @property
+    def run(self) -> Path:
+        """Where the step's command wrote its outputs."""
+        return self.dir / "run"
+
 
 @dataclass
 class StepContext:
@@ -52,9 +63,14 @@ class StepContext:
     label: str = ""
 
 
+def code_version() -> dict[str, str | None]:
+    """What of the code a step's key covers: buckle's version and the checkout's commit."""
+    return {"buckle": buckle.__version__, "commit": git_commit()}
+
+
 def step_key(step: Step, dep_keys: dict[str, str]) -> str:
-    """Hash of the step's name, params and dependency keys."""
-    blob = json.dumps({"name": step.name, "params": step.params, "deps": dep_keys},
+    """Hash of the step's name, params, dependency keys and the code version."""
+    blob = json.dumps({"name": step.name, "params": step.params, "deps": dep_keys, "code": code_version()},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -109,6 +125,7 @@ def run_steps(steps: list[Step], root: Path, only: set[str] | None = None,
             raise RuntimeError(f"step '{step.name}' is not done yet; run it first")
         log(f"{label}  running ({out.name})")
         out.mkdir(parents=True, exist_ok=True)
+        (out / "resolved.json").write_text(json.dumps(step.params, indent=2, default=str))
         t0 = time.time()
         metrics = step.fn(StepContext(out, step.params, {d: results[d] for d in step.deps}, label)) or {}
         wall = round(time.time() - t0, 2)

@@ -8,7 +8,11 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
-from buckle.launcher.step_progress import PRINT_EVERY_S, StepProgress
+from buckle.cluster import jobs
+from buckle.cluster.jobdb import JobRecord
+from buckle.cluster.profiles import load_profile
+from buckle.cluster.states import run_job, succeeded
+from buckle.launcher.pipeline.progress import PRINT_EVERY_S, StepProgress
 
 Runner = Callable[..., None]  # run(argv, log_path, label)
 # Tells a step's command that its log is read for progress: write bars even off a terminal.
@@ -74,23 +78,23 @@ def run_command(cmd: list[str], log: Path, label: str, header: str | None = None
 
 
 def run_on_profile(profile: str, argv: list[str], log: Path, poll_s: float = 5.0) -> None:
-    """Submit `buckle ARGV` as a job on a cluster profile, wait for it, keep its log."""
-    from buckle.cluster import jobs
-    from buckle.cluster.profiles import load_profile
+    """Submit `buckle ARGV` as a job on a cluster profile, wait for it, keep its log.
 
+    Raises:
+        ValueError: the profile only renders manifests (KubeRay without apply).
+        RuntimeError: the job did not succeed; names the job and the log.
+    """
     prof = load_profile(profile)
     if prof.backend == "kuberay":
         raise ValueError(f"profile '{profile}' only renders manifests; pipeline steps need a backend that runs jobs")
     spec = jobs.build_spec(prof, ["buckle", *argv], name=f"buckle-{argv[0]}", workdir=os.getcwd())
-    rec = jobs.submit(spec, prof)
+
+    def header(rec: JobRecord) -> None:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"$ buckle {' '.join(argv)}  [job {rec.id} on {prof.name}]\n")
+    rec, state, output = run_job(spec, prof, poll_s, on_submit=header)
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"$ buckle {' '.join(argv)}  [job {rec.id} on {prof.name}]\n")
-    state = jobs.wait(rec.id, timeout_s=30 * 24 * 3600, poll_s=poll_s)
-    with open(log, "a", encoding="utf-8") as fh:
-        fh.write(jobs.logs(rec.id))
-    if state not in SUCCESS:
+        fh.write(output)
+    if not succeeded(state):
         raise RuntimeError(f"step `buckle {argv[0]}` ended {state} as job {rec.id} on profile "
                            f"'{prof.name}'; log: {log}")
-
-
-SUCCESS = {"SUCCEEDED", "COMPLETED"}

@@ -1,0 +1,222 @@
+"""The plan's nodes as runnable steps: each runs an ordinary `buckle` command through the runner.
+
+Steps run here as subprocesses, or on a cluster profile as submitted jobs
+(pipeline.runner); either way a step's outputs land in its content-addressed
+directory (pipeline.steps). A step's params are its resolved config: the
+command's config with every default filled in, so a changed default recomputes it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from buckle.curation.config import CurateConfig
+from buckle.eval.agreement import AGREEMENT_JUDGES
+from buckle.eval.contamination import PAIR_KEYS
+from buckle.launcher.pipeline.config import PipelineConfig, recipe_content, stage_recipe
+from buckle.launcher.pipeline.plan import (ContaminationNode, CurateNode, EvalNode, JudgesNode, Node, Plan,
+                                           ReportNode, TrainNode, benchmarks, build_plan)
+from buckle.launcher.pipeline.runner import Runner
+from buckle.launcher.pipeline.steps import Step, StepContext, StepResult, run_steps
+from buckle.train.config import DataSpec, TrainConfig
+from buckle.train.stages import rule
+
+# eval keys that only the first benchmark's step carries: benign references and the judge-free harm NLL
+BENIGN_KEYS = ("benign", "benign_name", "benign_limit", "harmful_reference", "harmful_reference_name",
+               "harmful_reference_limit")
+# eval keys the pipeline sets per step, or that only the pipeline's section has
+SET_PER_STEP = ("model", "output", "label", "benchmark", "benchmarks")
+# eval keys that configure judges: what the judges step passes to `buckle judges check`
+JUDGE_KEYS = ("judge", "refusal", "classifier", "yesno", "strongreject")
+SLOW_SUBSET = 40  # judges that run a model see a balanced seeded sample of the labelled rows
+
+
+def build_steps(cfg: PipelineConfig, run: Runner, plan: Plan | None = None) -> list[Step]:
+    """One step per node of the plan, in the plan's order."""
+    plan = plan or build_plan(cfg)
+    return [_step(cfg, run, node) for node in plan.nodes]
+
+
+def run_pipeline(cfg: PipelineConfig, root: Path, run: Runner,
+                 log: Callable[[str], None] = print) -> tuple[Plan, dict[str, StepResult]]:
+    """Build the plan, write it (root/plan.json) and run every step under `root`; cached steps are reused."""
+    plan = build_plan(cfg)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "plan.json").write_text(json.dumps(plan.to_dict(), indent=2))
+    return plan, run_steps(build_steps(cfg, run, plan), root, log=log)
+
+
+def model_dir(result: StepResult) -> str:
+    """Where a training step saved its Hugging Face model."""
+    return str(result.run / "model")
+
+
+def _step(cfg: PipelineConfig, run: Runner, node: Node) -> Step:
+    makers = {TrainNode: _train, CurateNode: _curate, ContaminationNode: _contamination, JudgesNode: _judges,
+              EvalNode: _eval, ReportNode: _report}
+    fn, params = makers[type(node)](cfg, run, node)
+    return Step(node.name, fn, params, [d.name for d in node.deps()], [a.name for a in node.after()])
+
+
+def _model(cfg: PipelineConfig, node: TrainNode | None, ctx: StepContext | None) -> str:
+    """A model node's saved model (a placeholder naming the node before it runs; its key is a dep's)."""
+    if node is None:
+        return cfg.model
+    return model_dir(ctx.deps[node.name]) if ctx is not None else f"<{node.name}>"
+
+
+def _write_yaml(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _curate(cfg: PipelineConfig, run: Runner, node: CurateNode) -> tuple[Callable, dict]:
+    given = {k: v for k, v in cfg.curate.model_dump(exclude_unset=True).items() if k != "model"}
+
+    def config(model: str) -> dict[str, Any]:  # the command's config, every default filled in
+        return CurateConfig(**given, model=model).model_dump()
+
+    def fn(ctx: StepContext) -> dict:
+        conf = _write_yaml(ctx.out / "curate.yaml", config(_model(cfg, node.scorer, ctx)))
+        out = ctx.out / "run"
+        run(["curate", "--config", str(conf), "--input", cfg.curate_input, "--output", str(out)],
+            ctx.out / "log.txt", ctx.label)
+        path = out / "manifest.json"
+        return json.loads(path.read_text()).get("counts", {}) if path.exists() else {}
+    return fn, {"input": cfg.curate_input, "config": config(_model(cfg, node.scorer, None))}
+
+
+def _recipe(cfg: PipelineConfig, node: TrainNode, ctx: StepContext | None, out: str) -> dict[str, Any]:
+    """The recipe of a training node: its stage's recipe with the plan's model, data and seed laid over it."""
+    stage = rule(node.stage)
+    model = _model(cfg, node.start, ctx)
+    sources: dict[str, Any] = {}
+    if node.curated is not None:
+        sources["curated"] = str(ctx.deps[node.curated.name].run / "curated") if ctx else f"<{node.curated.name}>"
+    if stage.user_from_attack:  # during trains on the attack's data
+        sources["user"] = stage_recipe(cfg, "attack", model=model, output=out, sources={})["data"]["harmful"]
+    recipe = stage_recipe(cfg, node.stage, model=model, output=out, sources=sources)
+    if node.uncurated:  # the same texts as they were before curation: the control
+        recipe["data"]["curated"]["response_column"] = "original"
+    if node.seed is not None:
+        recipe["seed"] = node.seed
+        recipe["data"]["seed"] = node.seed
+    return recipe
+
+
+def _train(cfg: PipelineConfig, run: Runner, node: TrainNode) -> tuple[Callable, dict]:
+    spec = cfg.stages[node.stage]
+
+    def fn(ctx: StepContext) -> dict:
+        out = ctx.out / "run"
+        conf = _write_yaml(ctx.out / "recipe.yaml", _recipe(cfg, node, ctx, str(out)))
+        argv = ["train", "--config", str(conf), "--nproc", str(spec.nproc), "--launcher", spec.launcher]
+        argv += ["--resume"] if (out / "checkpoints").exists() else []  # a crashed step continues
+        run(argv, ctx.out / "log.txt", ctx.label)
+        metrics = json.loads((out / "metrics.json").read_text())
+        return {k: metrics.get(k) for k in ("examples", "steps", "tokens", "initial_loss", "final_loss",
+                                            "train_s", "tokens_per_s")}
+    resolved = TrainConfig.model_validate(_recipe(cfg, node, None, "<out>")).model_dump()
+    return fn, {"recipe": resolved, "nproc": spec.nproc, "launcher": spec.launcher}
+
+
+def training_sources(cfg: PipelineConfig) -> dict[str, dict[str, Any]]:
+    """Name -> {DataSpec fields, "role"} of every data source a training stage of this pipeline reads.
+
+    The whole source is checked, not the recipe's `limit` sample: every seed's sample is then covered.
+    """
+    stages = (["align"] if cfg.align else []) + ["attack"] + list(cfg.defenses)
+    out: dict[str, dict[str, Any]] = {}
+    attack = (recipe_content(cfg, "attack").get("data") or {}).get("harmful")
+    for stage in stages:
+        for role, spec in (recipe_content(cfg, stage).get("data") or {}).items():
+            if role not in ("harmful", "benign", "user") or not spec:
+                continue
+            if role == "user" and rule(stage).user_from_attack:
+                spec = attack
+            spec = {"source": spec} if isinstance(spec, str) else dict(spec)
+            spec.pop("limit", None)
+            role_read = "prompts" if stage == "align" and role == "harmful" else role
+            out.setdefault(f"{spec['source']} ({stage} {role})", {**DataSpec(**spec).model_dump(), "role": role_read})
+    return out
+
+
+def eval_sets(cfg: PipelineConfig) -> dict[str, str]:
+    """Evaluation set name -> kind ("prompts" or "pairs") of every set the eval steps read."""
+    sets = {b: "prompts" for b in benchmarks(cfg) if b}
+    for key in PAIR_KEYS:
+        name = getattr(cfg.eval, key, None)
+        if isinstance(name, str) and name:
+            sets[name] = "pairs"
+    return sets
+
+
+def _contamination(cfg: PipelineConfig, run: Runner, node: ContaminationNode) -> tuple[Callable, dict]:
+    params = {"sources": training_sources(cfg), "evals": eval_sets(cfg), "mode": cfg.contamination,
+              "threshold": cfg.near_duplicate, "prompt_column": cfg.eval.prompt_column,
+              "id_column": cfg.eval.id_column, "split": cfg.eval.split}
+
+    def fn(ctx: StepContext) -> dict:
+        curated = [str(ctx.deps[c.name].run / "curated") for c in node.curates]
+        conf = ctx.out / "contamination.json"
+        conf.write_text(json.dumps({**params, "curated": curated}, indent=2))
+        out = ctx.out / "run"
+        run(["contamination", "--config", str(conf), "--output", str(out)], ctx.out / "log.txt", ctx.label)
+        return json.loads((out / "contamination.json").read_text())
+    return fn, params
+
+
+def _judges(cfg: PipelineConfig, run: Runner, node: JudgesNode) -> tuple[Callable, dict]:
+    resolved = cfg.eval.model_dump()
+    settings = {k: v for k, v in resolved.items() if k.startswith(JUDGE_KEYS)}
+    judges = [j for j in cfg.eval.active_judges() if j in AGREEMENT_JUDGES]
+    params = {"judges": judges, "settings": settings, "set": "objective",
+              "model_limit": settings.get("yesno_subset") or SLOW_SUBSET}
+
+    def fn(ctx: StepContext) -> dict:
+        conf = _write_yaml(ctx.out / "judges.yaml", settings)
+        out = ctx.out / "run"
+        run(["judges", "check", "--config", str(conf), "--judge", ",".join(judges), "--set", params["set"],
+             "--model-limit", str(params["model_limit"]), "--output", str(out)], ctx.out / "log.txt", ctx.label)
+        results = json.loads((out / "agreement.json").read_text())["results"]
+        return {r["judge"]: r for r in results}
+    return fn, params
+
+
+def _eval(cfg: PipelineConfig, run: Runner, node: EvalNode) -> tuple[Callable, dict]:
+    """Evaluate one model on one benchmark (its contamination-clean copy); the first also scores benign
+    references and the eval keys beyond the benchmark (e.g. the harmful-reference NLL)."""
+    resolved = {k: v for k, v in cfg.eval.model_dump().items() if k not in SET_PER_STEP}
+    if not node.first:
+        resolved = {k: v for k, v in resolved.items() if k not in BENIGN_KEYS}
+    params = {"eval": resolved, "benchmark": node.benchmark, "label": node.row,
+              "model": _model(cfg, node.model, None)}
+
+    def fn(ctx: StepContext) -> dict:
+        clean = ctx.deps[node.gate.name].metrics.get("clean", {})
+        data = dict(resolved)
+        if node.benchmark:  # the clean copy holds rows {id, prompt}
+            data.update(benchmark=clean.get(node.benchmark, node.benchmark), benchmark_name=node.benchmark,
+                        prompt_column="prompt", id_column="id")
+        for key in PAIR_KEYS:
+            if data.get(key):
+                data.update({key: clean.get(data[key], data[key]), f"{key}_name": data[key]})
+        conf = _write_yaml(ctx.out / "eval.yaml", data)
+        out = ctx.out / "run"
+        run(["eval", "--config", str(conf), "--model", _model(cfg, node.model, ctx), "--output", str(out),
+             "--label", node.row], ctx.out / "log.txt", ctx.label)
+        return json.loads((out / "summary.json").read_text())
+    return fn, params
+
+
+def _report(cfg: PipelineConfig, run: Runner, node: ReportNode) -> tuple[Callable, dict]:
+    first = [e for e in node.evals if e.first]
+
+    def fn(ctx: StepContext) -> dict:  # charts and the plain table of the first benchmark's runs
+        dirs = [str(ctx.deps[e.name].run) for e in first]
+        run(["report", *dirs, "--output", str(ctx.out / "run")], ctx.out / "log.txt", ctx.label)
+        return {"runs": len(dirs)}
+    return fn, {}

@@ -1,0 +1,222 @@
+"""The typed plan of `buckle pipeline`: every node once, named once, its dependencies as references.
+
+The plan is built from a PipelineConfig and the stage table (train.stages);
+the step builder, the report and the sweep read it, so no module builds a step
+name again or parses one back. `Plan.to_dict` is the plan as written beside
+a run (plan.json).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from buckle.core.slug import slug
+from buckle.launcher.pipeline.config import PipelineConfig
+from buckle.train.stages import DEFENSES, rule
+
+
+@dataclass(eq=False)
+class Node:
+    """One unit of the pipeline; `deps` are read (and keyed), `after` only ordered."""
+
+    name: str
+
+    def deps(self) -> list["Node"]:
+        """The nodes whose outputs this one reads (their keys are part of its key)."""
+        return []
+
+    def after(self) -> list["Node"]:
+        """The nodes this one waits for without reading them."""
+        return []
+
+
+@dataclass(eq=False)
+class TrainNode(Node):
+    """A training of one stage, from a model node (None: the given model), on data nodes."""
+
+    stage: str = ""
+    start: Optional["TrainNode"] = None
+    curated: Optional["CurateNode"] = None
+    uncurated: bool = False  # the control: the curate node's originals in place of its curated texts
+    seed: Optional[int] = None
+    gate: Optional["ContaminationNode"] = None
+
+    def deps(self) -> list[Node]:
+        return [n for n in (self.start, self.curated) if n is not None]
+
+    def after(self) -> list[Node]:
+        return [self.gate] if self.gate is not None else []
+
+
+@dataclass(eq=False)
+class CurateNode(Node):
+    """Curation of the input texts, ranked by the model a defense trains (None: the given model)."""
+
+    scorer: Optional[TrainNode] = None
+    row: str = ""  # the report row of the scoring model: aligned or attacked
+
+    def deps(self) -> list[Node]:
+        return [self.scorer] if self.scorer is not None else []
+
+
+@dataclass(eq=False)
+class ContaminationNode(Node):
+    """Every training source and curated text against every evaluation set."""
+
+    curates: list[CurateNode] = field(default_factory=list)
+
+    def deps(self) -> list[Node]:
+        return list(self.curates)
+
+
+@dataclass(eq=False)
+class JudgesNode(Node):
+    """Each harmful-prompt judge against human labels."""
+
+
+@dataclass(eq=False)
+class EvalNode(Node):
+    """One model evaluated on one benchmark (the first also scores the benign and harmful references)."""
+
+    row: str = ""
+    model: Optional[TrainNode] = None
+    benchmark: str = ""
+    first: bool = True
+    gate: Optional[ContaminationNode] = None
+
+    def deps(self) -> list[Node]:
+        return [n for n in (self.model, self.gate) if n is not None]
+
+
+@dataclass(eq=False)
+class ReportNode(Node):
+    """Charts and the table of the first benchmark's evaluations; waits for every check."""
+
+    evals: list[EvalNode] = field(default_factory=list)
+    checks: list[Node] = field(default_factory=list)
+
+    def deps(self) -> list[Node]:
+        return [*self.evals, *self.checks]
+
+
+@dataclass(eq=False)
+class Row:
+    """A model of the report: its node (None: the given model), the nodes that made it, its evals."""
+
+    label: str
+    model: Optional[TrainNode]
+    costs: list[Node]
+    evals: dict[str, EvalNode] = field(default_factory=dict)  # benchmark -> node
+
+
+@dataclass(eq=False)
+class Defense:
+    """A defense's curated runs and uncurated twins (one per seed) and the curate node they train on."""
+
+    curate: CurateNode
+    curated: list[str]
+    uncurated: list[str]
+
+
+@dataclass(eq=False)
+class Plan:
+    """Every node of a pipeline in run order, the report's rows and the defenses."""
+
+    nodes: list[Node]
+    rows: list[Row]
+    defenses: dict[str, Defense]
+    benchmarks: list[str]
+    curates: list[CurateNode]
+    contamination: ContaminationNode
+    judges: Optional[JudgesNode]
+    report: ReportNode
+
+    def row(self, label: str) -> Row:
+        """The report row named `label`."""
+        return next(r for r in self.rows if r.label == label)
+
+    def groups(self) -> dict[str, dict[str, list[str]]]:
+        """Defense -> {"curated": labels per seed, "uncurated": labels per seed}: what the paired tests take."""
+        return {d: {"curated": g.curated, "uncurated": g.uncurated} for d, g in self.defenses.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as data: nodes with their kind and dependencies by name, rows, defenses."""
+        return {"nodes": [{"name": n.name, "kind": type(n).__name__.removesuffix("Node").lower(),
+                           "deps": [d.name for d in n.deps()], "after": [d.name for d in n.after()]}
+                          for n in self.nodes],
+                "rows": [{"label": r.label, "model": r.model.name if r.model else None,
+                          "costs": [c.name for c in r.costs],
+                          "evals": {b: e.name for b, e in r.evals.items()}} for r in self.rows],
+                "defenses": {d: {"curate": g.curate.name, "curated": g.curated, "uncurated": g.uncurated}
+                             for d, g in self.defenses.items()},
+                "benchmarks": self.benchmarks}
+
+
+def seed_runs(cfg: PipelineConfig) -> list[tuple[str, int | None]]:
+    """(name suffix, seed) per training run of a defense; one unsuffixed run with no `seeds`."""
+    if not cfg.seeds:
+        return [("", None)]
+    if len(cfg.seeds) == 1:
+        return [("", cfg.seeds[0])]
+    return [(f"-s{s}", s) for s in cfg.seeds]
+
+
+def defense_label(stage: str, twin: bool, suffix: str = "") -> str:
+    """The node and report name of a defense run, e.g. `post`, `post-uncurated`, `post-uncurated-s1`."""
+    return stage + ("-uncurated" if twin else "") + suffix
+
+
+def benchmarks(cfg: PipelineConfig) -> list[str]:
+    """The harmful-prompt sets every model is evaluated on: `eval.benchmarks`, else `eval.benchmark`."""
+    many = cfg.eval.benchmarks
+    return list(many) if many else ([cfg.eval.benchmark] if cfg.eval.benchmark else [""])
+
+
+def build_plan(cfg: PipelineConfig) -> Plan:
+    """The plan of a pipeline: align, attack, a curate node per scoring model, the checks, each
+    defense and its uncurated twin (per seed, with its follow-up), an eval per model and benchmark,
+    the report."""
+    align = TrainNode("align", stage="align") if cfg.align else None
+    # without an align stage the given model is the aligned starting point
+    models: dict[str, Optional[TrainNode]] = {"base": None, "aligned": align}
+    attack = TrainNode("attack", stage="attack", start=models[rule("attack").starts_from])
+    models["attacked"] = attack
+    nodes: list[Node] = [n for n in (align, attack) if n is not None]
+    defenses = [d for d in DEFENSES if d in cfg.defenses]
+    curates: dict[str, CurateNode] = {}
+    for d in defenses:  # the defended model ranks the texts; defenses sharing it share the node
+        row = rule(d).scored_by
+        curates.setdefault(row, CurateNode(f"curate-{row}", scorer=models[row], row=row))
+    gate = ContaminationNode("contamination", curates=list(curates.values()))
+    judges = JudgesNode("judges") if cfg.judge_agreement else None
+    nodes += [*curates.values(), gate] + ([judges] if judges else [])
+    rows = [Row("base", None, [])] if cfg.align and cfg.eval_base else []
+    rows += [Row("aligned", align, [align] if align else []), Row("attacked", attack, [attack])]
+    groups: dict[str, Defense] = {}
+    for d in defenses:
+        stage, curate = rule(d), curates[rule(d).scored_by]
+        groups[d] = Defense(curate, [], [])
+        for twin in (False, True) if cfg.controls else (False,):
+            for suffix, seed in seed_runs(cfg):
+                label = defense_label(d, twin, suffix)
+                node = TrainNode(label, stage=d, start=models[stage.starts_from], curated=curate,
+                                 uncurated=twin, seed=seed, gate=gate)
+                nodes.append(node)
+                (groups[d].uncurated if twin else groups[d].curated).append(label)
+                row = Row(label, node, [curate, node])
+                if stage.follow_up:  # pre: immunized, then attacked as the user would
+                    follow = TrainNode(f"{label}-{stage.follow_up}", stage=stage.follow_up, start=node,
+                                       seed=seed, gate=gate)
+                    nodes.append(follow)
+                    row = Row(label, follow, [curate, node, follow])
+                rows.append(row)
+    benches = benchmarks(cfg)
+    evals: list[EvalNode] = []
+    for row in rows:
+        for i, bench in enumerate(benches):
+            name = f"eval-{row.label}" if i == 0 else f"eval-{row.label}-{slug(bench)}"
+            row.evals[bench] = EvalNode(name, row=row.label, model=row.model, benchmark=bench, first=i == 0,
+                                        gate=gate)
+            evals.append(row.evals[bench])
+    report = ReportNode("report", evals=evals, checks=[gate] + ([judges] if judges else []))
+    return Plan(nodes + evals + [report], rows, groups, benches, list(curates.values()), gate, judges, report)
