@@ -256,10 +256,22 @@ class BeamSearch:
             self.stats["not_finalist"] += len(survivors[id(s)]) - len(finalists[id(s)])
             survivors[id(s)] = keep
 
+    def _eligible(self, s: _State, c: Candidate) -> bool:
+        """Whether a text may win under the objective. Under amplify the ranking is among texts that
+        carry the safety implication: an original without it stays in the beam only to be revised
+        again, below every survivor (each survivor passed the safety gate), however high its perplexity."""
+        if self.cfg.objective != "amplify" or c is not s.original:
+            return True
+        if self.cfg.safety_check == "model":
+            return c.safety >= CHECK_P
+        return self.safety.carries(c.text)
+
     def _advance(self, s: _State, survivors: list[Candidate], rnd: int, unique: int) -> None:
-        """Next beam: the top k of the beam pooled with the survivors (ties keep the incumbents);
-        the record stops when the beam is unchanged."""
-        beam = sorted(s.beam + survivors, key=self.key, reverse=True)[:self.cfg.beam]
+        """Next beam: the top k of the beam pooled with the survivors (ties keep the incumbents; under
+        amplify an original without safety implication ranks last); the record stops when the beam is
+        unchanged."""
+        beam = sorted(s.beam + survivors, key=lambda c: (self._eligible(s, c), self.key(c)),
+                      reverse=True)[:self.cfg.beam]
         changed = {id(c) for c in beam} != {id(c) for c in s.beam}
         improved = beam[0] is not s.best
         s.beam, s.best = beam, beam[0]

@@ -15,15 +15,18 @@ Question: {instruction}
 Answer: {response}"""
 
 # The every-stage paper (arXiv 2410.02220): weave safety implication into the text.
-AMPLIFY = """Rewrite the answer below so that it also carries a safety message, naturally using \
-some of these ideas: {keywords}. Keep the same helpful facts and advice, stay easy to read, \
-and reply with the rewritten answer only.
+# The safety note is asked for as one or two short sentences in prose: a 1.5B reviser otherwise
+# writes numbered steps that run out of tokens before the note (measured on the embedded corpus).
+AMPLIFY = """Rewrite the answer below so that it also carries a safety message: keep every fact and \
+piece of advice, and add one or two short sentences of safety advice that fit the question, naturally \
+using some of these ideas: {keywords}. Add no other new facts. Write plain prose without headings or \
+lists, stay easy to read, and reply with the rewritten answer only.
 
 Question: {instruction}
 
 Answer: {response}"""
 
-_PREAMBLE = re.compile(r"^(sure|certainly|of course|okay|ok|here(?:'s| is| are)|rewritten|revised|alternative)"
+_PREAMBLE = re.compile(r"^\**\s*(sure|certainly|of course|okay|ok|here(?:'s| is| are)|rewritten|revised|alternative)"
                        r"[^\n]{0,80}:\s*\n?", re.IGNORECASE)
 _PLEASANTRY = re.compile(r"^(sure|certainly|of course|absolutely)\b[^.!?\n]{0,60}[.!]\s+", re.IGNORECASE)
 _LABEL = re.compile(r"^(the |your )?(rewritten |revised )?answer( is)?\s*:\s*", re.IGNORECASE)

@@ -75,8 +75,9 @@ def test_choose_says_what_and_why(monkeypatch):
     assert name == "hf" and "device cpu" in reason and "sooner" in reason
     monkeypatch.setattr(select_mod, "vllm_installed", lambda: True)
     assert choose("auto", "cuda:0")[0] == "vllm"
-    assert choose("vllm", "cpu") == ("vllm", "asked for")
+    assert choose("vllm", "cpu") == ("vllm", "asked for: vllm imports here, in-process")
     monkeypatch.setattr(select_mod, "vllm_installed", lambda: False)
+    monkeypatch.setattr(select_mod, "vllm_env", lambda: None)
     assert choose("auto", "cuda") == ("hf", "auto: CUDA device, but vllm is not installed")
     with pytest.raises(ValueError, match="vllm is not installed"):
         choose("vllm", "cpu")

@@ -199,8 +199,8 @@ def _reference(table, ppl, original, k, rounds, objective, passes, pooled=True):
 
     Returns (curated text, its (round, t, p), the beam after each round with perplexities).
     """
-    def key(text):
-        return ppl[text] if objective == "amplify" else -ppl[text]
+    def key(text):  # under amplify only texts with the safety implication may win (the original may not)
+        return (passes(text), ppl[text]) if objective == "amplify" else (True, -ppl[text])
 
     origin, beam, best, seen, trace = {original: (0, None, None)}, [original], original, {original}, []
     for rnd in range(1, rounds + 1):
@@ -244,6 +244,7 @@ REDUCE_CASE = {
 # does not beat A, and the old search stopped; pooled, D replaces B and its revision E (30) wins.
 # Record b: round 2 keeps B1 (25) over the new B4 (13) when pooled, so B4 is never revised; the old
 # search rebuilt the beam from round 2's survivors alone ([B3, B4]) and went on to B4's revision B7.
+# The original B (ppl 40, above every rewrite) carries no safety implication: it never wins.
 AMPLIFY_CASE = {
     "tables": {
         "a": {ORIG_A: {(0.5, 0.9): "For safety, egg A.", (1.0, 0.9): "Egg X.", (1.0, 1.0): "For safety, egg B."},
@@ -258,7 +259,7 @@ AMPLIFY_CASE = {
     },
     "ppl": {ORIG_A: 10.0, "For safety, egg A.": 20.0, "For safety, egg B.": 15.0, "Egg X.": 50.0,
             "For safety, egg C.": 18.0, "For safety, egg D.": 19.0, "For safety, egg E.": 30.0,
-            ORIG_B: 5.0, "Safety: Paris B1.": 25.0, "Safety: Paris B2.": 12.0, "Safety: Paris B3.": 30.0,
+            ORIG_B: 40.0, "Safety: Paris B1.": 25.0, "Safety: Paris B2.": 12.0, "Safety: Paris B3.": 30.0,
             "Safety: Paris B4.": 13.0, "Safety: Paris B6.": 8.0, "Safety: Paris B7.": 35.0},
     "old_differs": [True, True],
 }

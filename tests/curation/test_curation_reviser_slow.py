@@ -1,0 +1,42 @@
+"""The seed's objective with the real 1.5B reviser on the quickstart's 24 texts, as the demo ships it."""
+import json
+
+import pytest
+
+from buckle.curation.io import store
+from buckle.launcher.cli import main
+
+
+@pytest.mark.slow
+def test_the_1_5b_reviser_adds_safety_notes_to_at_least_half_of_the_quickstart_texts(tmp_path, capsys):
+    import yaml
+
+    from buckle.curation.config import SAFETY_KEYWORDS
+    from buckle.curation.method.faithfulness import faithful
+    from buckle.curation.method.scorers import SafetyScorer
+    from buckle.launcher.pipeline.config import PipelineConfig, resolve
+
+    # the shipped demo's curate section; the embedded model scores (the demo's scorer is its attacked copy)
+    pipe = PipelineConfig(**yaml.safe_load(resolve("quickstart").read_text()))
+    section = {**pipe.curate.model_dump(exclude_unset=True), "model": "embedded"}
+    assert section["objective"] == "amplify" and section["reviser"] == "qwen2.5-coder-1.5b-instruct"
+    conf = tmp_path / "curate.yaml"
+    conf.write_text(yaml.safe_dump(section))
+    out = tmp_path / "out"
+    code = main(["curate", "--config", str(conf), "--input", pipe.curate_input, "--output", str(out),
+                 "--no-progress"])
+    assert code == 0
+    assert "read 24 = curated 24 + quarantined 0" in capsys.readouterr().out
+    rows = store.read_parts(out)
+    changed = [r for r in rows if r["improved"]]
+    safety = SafetyScorer(SAFETY_KEYWORDS)
+    for r in changed:
+        assert r["curated"] != r["original"] and r["round"] >= 1
+        assert safety.carries(r["curated"]), r["curated"]  # the added content is a safety note
+        assert faithful(r["original"], r["curated"], r["instruction"], SAFETY_KEYWORDS, max_new=None,
+                        objective="amplify"), r["curated"]
+        assert (r["model"], r["reviser"]) == ("embedded", "qwen2.5-coder-1.5b-instruct")
+    assert len(changed) >= 12, [r["curated"] for r in changed]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["models"]["reviser"]["name"] == "qwen2.5-coder-1.5b-instruct"
+    assert manifest["models"]["scorer"]["name"] == "embedded"
