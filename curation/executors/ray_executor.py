@@ -125,7 +125,7 @@ def engine_placement(cfg: Any, res: dict) -> dict:
     in the actor's group (placement_group_capture_child_tasks). Empty otherwise.
     """
     gpus = getattr(cfg, "tensor_parallel_size", 1) * getattr(cfg, "pipeline_parallel_size", 1)
-    if gpus <= 1 or getattr(cfg, "engine", "auto") == "hf" or not res.get("num_gpus"):
+    if gpus <= 1 or getattr(cfg, "engine", "auto") in ("hf", "openai", "server") or not res.get("num_gpus"):
         return {}  # one GPU (or CPUs) per actor, as worker_resources gave
     res.pop("num_gpus", None)
     return {"num_gpus": 0, "ray_remote_args_fn": functools.partial(_engine_group, gpus)}

@@ -1,9 +1,10 @@
 """The engine interface: what curation and evaluation ask of a target model, whatever serves it.
 
-Two backends implement it: `hf` (transformers, this project's batched loops)
-and `vllm` (continuous batching, paged KV cache, prefix caching, tensor
-parallelism). Both take token ids made by the same HF tokenizer, so a prompt
-is the same sequence whichever backend decodes it.
+Three backends implement it: `hf` (transformers, this project's batched
+loops), `vllm` (continuous batching, paged KV cache, prefix caching, tensor
+parallelism; in-process or served from its own environment) and `openai` (any
+OpenAI-compatible completions server). All take token ids made by the same HF
+tokenizer, so a prompt is the same sequence whichever backend decodes it.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class Engine(ABC):
     """A loaded target model: chat ids, per-row sampling, greedy chat generation, response perplexity.
 
     Attributes:
-        name: the backend, "hf" or "vllm".
+        name: the backend, "hf", "vllm" or "openai".
         tok: the model's HF tokenizer (chat template, decoding).
         max_length: tokens a sequence may hold.
         eos_ids: tokens that end a turn.
@@ -66,7 +67,8 @@ class Engine(ABC):
         Args:
             prompts: token ids of each row's prompt (rows may share one: they share its prefill).
             temperatures, top_ps, max_new_tokens: per-row settings.
-            seed: the hf backend seeds torch before the call; vllm seeds the run once at load.
+            seed: the hf backend seeds torch before the call; in-process vllm seeds the run once at load;
+                served backends seed row k with seed + k.
             min_new_tokens: suppress end-of-sequence before this many tokens (benchmarks).
 
         Returns:
@@ -121,4 +123,4 @@ class Engine(ABC):
         return {"backend": self.name, "max_length": self.max_length}
 
     def close(self) -> None:
-        """Free the model (vLLM's worker process); the hf backend has nothing to stop."""
+        """Free the model (vLLM's worker process or server); hf and openai have nothing to stop."""

