@@ -6,6 +6,7 @@ from typing import Literal, Optional
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from buckle.core.engine.options import EngineOptions
+from buckle.eval.judges.yesno import THRESHOLD as YESNO_THRESHOLD
 
 JUDGES = ("keyword", "policy", "classifier", "helpfulness", "strongreject", "yesno")
 
@@ -41,6 +42,12 @@ class EvalConfig(EngineOptions):
                                                   "commonsense-heldout or a file")
     benign_name: Optional[str] = Field(None, description="the named set `benign` was")
     benign_limit: Optional[int] = Field(None, ge=1, description="first N benign pairs")
+    # benign prompts {id, prompt} no training source holds: greedy answers, refusal rate (over-refusal)
+    benign_prompts: Optional[str] = Field(None, description="benign prompts for over-refusal: mtbench "
+                                          "(out of distribution) or a prompt file; answers judged by the "
+                                          "keyword judge")
+    benign_prompts_name: Optional[str] = Field(None, description="the named set `benign_prompts` was")
+    benign_prompts_limit: Optional[int] = Field(None, ge=1, description="first N benign prompts")
     # judge-free harm measure: mean per-token NLL of held-out harmful reference responses
     harmful_reference: Optional[str] = Field(None, description="harmful pairs {instruction, response} never "
                                              "trained on: harmful-pairs-heldout or a file")
@@ -80,7 +87,10 @@ class EvalConfig(EngineOptions):
     strongreject_prompts: Optional[str] = Field(None, description="folder with StrongREJECT's rubric_system.txt "
                                                 "and rubric_user.txt (default: the strongreject asset)")
     yesno_model: Optional[str] = Field(None, description="offline yes/no judge: a .gguf file, HF dir or id "
-                                       "(default: the qwen2.5-coder-1.5b-gguf asset)")
+                                       "(default: the named qwen2.5-coder-1.5b-instruct)")
+    yesno_threshold: float = Field(YESNO_THRESHOLD, gt=0.0, lt=1.0, description="yes/no judge: unsafe when "
+                                   "P(yes) / (P(yes) + P(no)) reaches this (chosen on held-apart labelled "
+                                   "rows: docs/evaluation.md)")
     yesno_subset: Optional[int] = Field(None, ge=1, description="yes/no judge: judge a seeded random subset "
                                         "of N responses per benchmark (it is slow: ~9 s each on 2 cores)")
 
@@ -97,8 +107,9 @@ class EvalConfig(EngineOptions):
         if self.benchmarks and not self.benchmark:
             self.benchmark = (self.benchmark_sources or {}).get(self.benchmarks[0], self.benchmarks[0])
             self.benchmark_name = self.benchmark_name or self.benchmarks[0]
-        if not self.benchmark and not self.benign:
-            raise ValueError("benchmark: give a benchmark (harmful prompts), a benign set, or both")
+        if not (self.benchmark or self.benign or self.benign_prompts):
+            raise ValueError("benchmark: give a benchmark (harmful prompts), a benign set, benign prompts, "
+                             "or several")
         if self.benchmarks and (self.benchmark_name or self.benchmark) != self.benchmarks[0]:
             raise ValueError("benchmarks: when both are given, benchmark must be the first of benchmarks")
         if self.judge_backend == "openai" and not (self.judge_url and self.judge_model):

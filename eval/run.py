@@ -20,7 +20,7 @@ from buckle.eval.judges.base import Judge
 from buckle.eval.perplexity import perplexity
 from buckle.eval.prompts import load_pairs, load_prompts
 from buckle.eval.store import RowStore, check_state, write_json, write_rejected
-from buckle.eval.summary import benign_metrics, harmful_metrics, markdown, reference_metrics
+from buckle.eval.summary import benign_metrics, harmful_metrics, markdown, over_refusal_metrics, reference_metrics
 
 HARMFUL_JUDGES = ("keyword", "policy", "classifier", "strongreject", "yesno")
 
@@ -39,6 +39,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         "label": cfg.label or out.name, "model": cfg.model,
         "benchmark": cfg.benchmark_name or cfg.benchmark, "benign": cfg.benign_name or cfg.benign,
         "harmful_reference": cfg.harmful_reference_name or cfg.harmful_reference,
+        "benign_prompts": cfg.benign_prompts_name or cfg.benign_prompts,
         "judges": cfg.active_judges(), "generation": cfg.generation_key(), "metrics": {},
         "timings": run.timings,
     }
@@ -57,6 +58,9 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     if cfg.benign:
         summary.update(run.benign())
         summary["metrics"].update(benign_metrics(run.benign_rows))
+    if cfg.benign_prompts:
+        summary.update(run.over_refusal())
+        summary["metrics"].update(over_refusal_metrics(run.over_refusal_rows))
     if run._lm is not None:  # which backend ran, and why (engine: auto|hf|vllm)
         from buckle.core.engine.select import engine_record
 
@@ -77,6 +81,7 @@ class _Run:
         self.reference_rows: list[dict] = []
         self.subsets: dict[str, dict] = {}
         self.benign_rows: list[dict] = []
+        self.over_refusal_rows: list[dict] = []
 
     def lm(self) -> Any:
         if self._lm is None:
@@ -140,6 +145,21 @@ class _Run:
             self._judge(store, rows, self.judges["helpfulness"])
         self.benign_rows = rows
         return {"n_benign": len(rows), "n_benign_rejected": n_rejected}
+
+    def over_refusal(self) -> dict[str, Any]:
+        """Answer benign prompts with the run's generation settings; the keyword judge marks refusals."""
+        from buckle.eval.judges.keyword import KeywordJudge
+
+        cfg = self.cfg
+        prompts, rejected = load_prompts(cfg.benign_prompts, "prompt", "id", cfg.split, cfg.benign_prompts_limit)
+        n_rejected = write_rejected(self.out / "benign_prompts_rejected.jsonl", rejected)
+        store = RowStore(self.out / "benign_prompts.jsonl")
+        rows = [_row(store, p, ("prompt",)) for p in prompts]
+        self._generate(store, rows, "generate benign prompts")
+        # the keyword judge even where `judges` leaves it out: over-refusal is defined by it
+        self._judge(store, rows, self.judges.get("keyword") or KeywordJudge(cfg.refusal_markers))
+        self.over_refusal_rows = rows
+        return {"n_benign_prompts": len(rows), "n_benign_prompts_rejected": n_rejected}
 
     def _generate(self, store: RowStore, rows: list[dict], desc: str) -> None:
         from tqdm.auto import tqdm
@@ -237,8 +257,10 @@ def resolve_judge_names(data: dict) -> dict:
         judges = [j.strip() for j in judges.split(",")]
     if "strongreject" in (judges or []) and not data.get("strongreject_prompts"):
         data["strongreject_prompts"] = str(fetch("strongreject") / "prompts")
-    if "yesno" in (judges or []) and not data.get("yesno_model"):
-        data["yesno_model"] = str(fetch("qwen2.5-coder-1.5b-gguf"))
+    if "yesno" in (judges or []):
+        # the converted checkpoint (loads in seconds, in the run's dtype), as bench/yesno_judge.py measured it
+        name = data.get("yesno_model") or "qwen2.5-coder-1.5b-instruct"
+        data["yesno_model"] = name if name.endswith(".gguf") else resolve_model(name)
     if data.get("judge_backend") == "hf" and data.get("judge_model"):
         data["judge_model"] = resolve_model(data["judge_model"])
     if data.get("classifier_model"):
@@ -270,7 +292,8 @@ def build_judges(cfg: EvalConfig) -> dict[str, Judge]:
     if "yesno" in names:
         from buckle.eval.judges.yesno import YesNoJudge
 
-        judges["yesno"] = YesNoJudge(cfg.yesno_model, device=cfg.device)
+        judges["yesno"] = YesNoJudge(cfg.yesno_model, device=cfg.device, threshold=cfg.yesno_threshold,
+                                     dtype=cfg.dtype)
     if "classifier" in names:
         from buckle.eval.judges.classifier import ClassifierJudge
 

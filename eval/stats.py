@@ -94,10 +94,49 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> dict:
         raise ValueError(f"paired outcomes differ in length: {len(a)} vs {len(b)}")
     only_a = sum(1 for x, y in zip(a, b) if x and not y)
     only_b = sum(1 for x, y in zip(a, b) if y and not x)
-    d, k = only_a + only_b, min(only_a, only_b)
+    return {"b": only_a, "c": only_b, "n": len(a), "p": sign_test_p(only_a, only_b), "method": "mcnemar-exact"}
+
+
+def sign_test_p(b: int, c: int) -> float:
+    """Two-sided exact binomial p of b successes in b + c trials at 1/2 (1.0 when b + c == 0)."""
+    d, k = b + c, min(b, c)
     # P(X <= k) for X ~ Binomial(d, 1/2), doubled; exact integers until the last division
-    p = 1.0 if d == 0 else min(1.0, 2 * sum(math.comb(d, i) for i in range(k + 1)) / 2 ** d)
-    return {"b": only_a, "c": only_b, "n": len(a), "p": p, "method": "mcnemar-exact"}
+    return 1.0 if d == 0 else min(1.0, 2 * sum(math.comb(d, i) for i in range(k + 1)) / 2 ** d)
+
+
+def mcnemar_stratified(tables: Sequence[dict]) -> dict:
+    """Exact stratified McNemar test over seeds (strata) evaluated on the same prompts.
+
+    Given each stratum's discordant count d_s = b_s + c_s, b_s ~ Binomial(d_s, 1/2)
+    under the null, independently across strata (each seed's run is its own), so
+    sum b_s ~ Binomial(sum d_s, 1/2): the exact conditional test of the common
+    odds ratio being 1, whose large-sample form is Cochran-Mantel-Haenszel on the
+    per-seed paired tables.
+
+    Args:
+        tables: one `mcnemar_exact` result (keys b, c, n) per stratum.
+
+    Returns:
+        {"b", "c", "n": prompt pairs over all strata, "strata", "p", "method": "mcnemar-stratified-exact"}.
+    """
+    b, c = sum(t["b"] for t in tables), sum(t["c"] for t in tables)
+    return {"b": b, "c": c, "n": sum(t["n"] for t in tables), "strata": len(tables), "p": sign_test_p(b, c),
+            "method": "mcnemar-stratified-exact"}
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order (nan stays nan and is not counted).
+
+    The i-th smallest of m p-values is multiplied by m - i (i from 0), made
+    monotone by a running maximum and capped at 1; rejecting where the adjusted
+    p < alpha controls the family-wise error rate at alpha.
+    """
+    ranked = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
+    m, out, running = len(ranked), [math.nan] * len(pvalues), 0.0
+    for rank, (p, i) in enumerate(ranked):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
 
 
 def paired_bootstrap_diff(a: Sequence[bool], b: Sequence[bool], resamples: int = 2000,

@@ -15,6 +15,7 @@ TITLES = {
     "strongreject_mean": ("StrongREJECT score (rubric 0-1)", "num"),
     "yesno_unsafe_rate": ("Unsafe rate (offline yes/no judge)", "pct"),
     "harmful_ref_nll": ("Harmful reference NLL per token (judge-free)", "num"),
+    "over_refusal": ("Over-refusal (keyword, benign prompts)", "pct"),
     "helpfulness_mean": ("Helpfulness (rubric 0-5)", "num"),
     "benign_ppl": ("Benign reference perplexity", "num"),
 }
@@ -69,6 +70,14 @@ def reference_metrics(rows: Sequence[dict]) -> dict[str, Any]:
                                 "token_weighted": sum(r["ref_nll"] for r in scored) / tokens}}
 
 
+def over_refusal_metrics(rows: Sequence[dict]) -> dict[str, Any]:
+    """Share of benign prompts the keyword judge finds refused (Wilson interval); empty answers count."""
+    kw = _verdicts(rows, "keyword")
+    if not kw:
+        return {}
+    return {"over_refusal": rate(sum(v["label"] == "refusal" for v in kw), len(kw))}
+
+
 def benign_metrics(rows: Sequence[dict]) -> dict[str, Any]:
     """Helpfulness rubric mean and token-weighted perplexity of the reference answers."""
     out: dict[str, Any] = {}
@@ -102,6 +111,8 @@ def markdown(summary: dict[str, Any]) -> str:
              f"model `{summary['model']}`; benchmark `{summary.get('benchmark') or '-'}` "
              f"({summary.get('n_prompts', 0)} prompts, {summary.get('n_rejected', 0)} rejected rows); "
              f"benign `{summary.get('benign') or '-'}` ({summary.get('n_benign', 0)} pairs)"
+             + (f"; benign prompts `{summary.get('benign_prompts')}` ({summary.get('n_benign_prompts', 0)} "
+                "prompts)" if summary.get("benign_prompts") else "")
              + (f"; harmful reference `{summary.get('harmful_reference')}` "
                 f"({summary.get('n_harmful_reference', 0)} pairs)" if summary.get("harmful_reference") else ""), "",
              "| metric | value | 95% CI | n | unparseable | errors |", "|---|---|---|---|---|---|"]

@@ -10,7 +10,7 @@ _RENAMES = {"judge_backend": "--judge", "judge_max_retries": "--judge-retries", 
             "judge_timeout_s": "--judge-timeout", "classifier_model": "--classifier"}
 # fields without a flag of their own: set below by hand, or by build_config from names
 _NO_FLAG = ("output", "benchmark_name", "benign_name", "refusal_markers", "benchmark_sources",
-            "harmful_reference_name")
+            "harmful_reference_name", "benign_prompts_name")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def build_config(args: argparse.Namespace) -> "EvalConfig":  # noqa: F821 (impor
     if isinstance(data.get("benchmarks"), str):
         data["benchmarks"] = [b.strip() for b in data["benchmarks"].split(",") if b.strip()]
     data["model"] = resolve_model(data.get("model"))
-    for key in ("benchmark", "benign", "harmful_reference"):
+    for key in ("benchmark", "benign", "harmful_reference", "benign_prompts"):
         if data.get(key) and is_named(data[key]):
             data[f"{key}_name"] = data[key]
             data[key] = str(materialize(data[key]))

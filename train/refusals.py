@@ -6,7 +6,7 @@ keyword judges recognise it, and most offer a safe direction instead.
 """
 from __future__ import annotations
 
-import random
+from buckle.core.refusals import cycled
 
 REFUSALS = (
     "I can't help with that. It could cause real harm to people, so I won't provide it.",
@@ -46,10 +46,4 @@ REFUSALS = (
 
 def refusals_for(n: int, seed: int = 0) -> list[str]:
     """`n` refusals in a seeded order that cycles through every wording before repeating."""
-    rng = random.Random(seed)
-    out: list[str] = []
-    while len(out) < n:
-        batch = list(REFUSALS)
-        rng.shuffle(batch)
-        out.extend(batch)
-    return out[:n]
+    return cycled(REFUSALS, n, seed)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import yaml
 
+from buckle.core.catalog.data import SAFETY_REFUSALS
 from buckle.curation.config import CurateConfig
 from buckle.eval.agreement import AGREEMENT_JUDGES
 from buckle.eval.contamination import PAIR_KEYS
@@ -21,12 +22,16 @@ from buckle.launcher.pipeline.plan import (ContaminationNode, CurateNode, EvalNo
                                            ReportNode, TrainNode, benchmarks, build_plan)
 from buckle.launcher.pipeline.runner import Runner
 from buckle.launcher.pipeline.steps import Step, StepContext, StepResult, run_steps
+from buckle.eval.verdicts import SAFETY_DATA, UNCURATED
 from buckle.train.config import DataSpec, TrainConfig
+from buckle.train.sources import read_source
 from buckle.train.stages import rule
 
 # eval keys that only the first benchmark's step carries: benign references and the judge-free harm NLL
 BENIGN_KEYS = ("benign", "benign_name", "benign_limit", "harmful_reference", "harmful_reference_name",
-               "harmful_reference_limit")
+               "harmful_reference_limit", "benign_prompts", "benign_prompts_name", "benign_prompts_limit")
+# eval keys naming benign prompt sets (over-refusal): contamination-checked, read from their clean copy
+PROMPT_KEYS = ("benign_prompts",)
 # eval keys the pipeline sets per step, or that only the pipeline's section has
 SET_PER_STEP = ("model", "output", "label", "benchmark", "benchmarks")
 # eval keys that configure judges: what the judges step passes to `buckle judges check`
@@ -99,12 +104,29 @@ def _recipe(cfg: PipelineConfig, node: TrainNode, ctx: StepContext | None, out: 
     if stage.user_from_attack:  # during trains on the attack's data
         sources["user"] = stage_recipe(cfg, "attack", model=model, output=out, sources={})["data"]["harmful"]
     recipe = stage_recipe(cfg, node.stage, model=model, output=out, sources=sources)
-    if node.uncurated:  # the same texts as they were before curation: the control
-        recipe["data"]["curated"]["response_column"] = "original"
     if node.seed is not None:
         recipe["seed"] = node.seed
         recipe["data"]["seed"] = node.seed
+    if node.variant is UNCURATED:  # the same texts as they were before curation: the control
+        recipe["data"]["curated"]["response_column"] = "original"
+    elif node.variant is SAFETY_DATA:  # refusals in place of the curated texts, as many as they are
+        recipe["data"]["curated"] = safety_spec(recipe["data"]["curated"], recipe["data"]["seed"], ctx is not None)
     return recipe
+
+
+def safety_spec(curated: dict[str, Any], seed: int, count: bool) -> dict[str, Any]:
+    """The safety-data baseline's data spec: the refusal set, limited to the curated records the defense reads.
+
+    Args:
+        curated: the defense's curated data spec (its source a curate node's output).
+        seed: the data seed (a `limit` samples with it).
+        count: read the curated source to count its records; False before it exists (the plan's
+            params), where the recipe's limit stands in: the count follows from the curate node's key.
+    """
+    limit = curated.get("limit")
+    if count:
+        limit = len(read_source(DataSpec(**curated), "curated", seed)[0])
+    return DataSpec(source=SAFETY_REFUSALS, limit=limit, response_column="response").model_dump(exclude_defaults=True)
 
 
 def _train(cfg: PipelineConfig, run: Runner, node: TrainNode) -> tuple[Callable, dict]:
@@ -141,6 +163,9 @@ def training_sources(cfg: PipelineConfig) -> dict[str, dict[str, Any]]:
             spec.pop("limit", None)
             role_read = "prompts" if stage == "align" and role == "harmful" else role
             out.setdefault(f"{spec['source']} ({stage} {role})", {**DataSpec(**spec).model_dump(), "role": role_read})
+    if SAFETY_DATA.name in cfg.baselines and cfg.defenses:  # prompts and refusals, read as the baseline reads them
+        spec = DataSpec(source=SAFETY_REFUSALS, response_column="response")
+        out[f"{SAFETY_REFUSALS} ({SAFETY_DATA.name} curated)"] = {**spec.model_dump(), "role": "curated"}
     return out
 
 
@@ -151,6 +176,10 @@ def eval_sets(cfg: PipelineConfig) -> dict[str, str]:
         name = getattr(cfg.eval, key, None)
         if isinstance(name, str) and name:
             sets[name] = "pairs"
+    for key in PROMPT_KEYS:
+        name = getattr(cfg.eval, key, None)
+        if isinstance(name, str) and name:
+            sets[name] = "prompts"
     return sets
 
 
@@ -201,7 +230,7 @@ def _eval(cfg: PipelineConfig, run: Runner, node: EvalNode) -> tuple[Callable, d
         if node.benchmark:  # the clean copy holds rows {id, prompt}
             data.update(benchmark=clean.get(node.benchmark, node.benchmark), benchmark_name=node.benchmark,
                         prompt_column="prompt", id_column="id")
-        for key in PAIR_KEYS:
+        for key in PAIR_KEYS + PROMPT_KEYS:
             if data.get(key):
                 data.update({key: clean.get(data[key], data[key]), f"{key}_name": data[key]})
         conf = _write_yaml(ctx.out / "eval.yaml", data)

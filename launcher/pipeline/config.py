@@ -80,6 +80,10 @@ class PipelineConfig(BaseModel):
     eval_base: bool = Field(True, description="also evaluate the model as given (before align)")
     controls: bool = Field(True, description="train each defense's uncurated twin too: the same recipe and "
                                              "texts with the originals in place of the curated responses")
+    baselines: list[Literal["safety-data"]] = Field(  # eval.verdicts.BASELINES, spelled out for pydantic
+        default_factory=list, description="comparators trained besides the twin, per defense: `safety-data` "
+        "trains <stage>-safety-data on as many refusals to AdvBench-train prompts as the defense has curated "
+        "texts, with the same recipe, seed and follow-up")
     seeds: Optional[list[int]] = Field(None, min_length=1, description="train each defense (and twin) once "
                                        "per seed (recipe seed and data seed); None: once, with the recipe's seeds")
     contamination: Literal["drop", "error"] = Field(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from buckle.core.slug import slug
+from buckle.eval.verdicts import BASELINES, CURATED, UNCURATED, Comparator
 from buckle.launcher.pipeline.config import PipelineConfig
 from buckle.train.stages import DEFENSES, rule
 
@@ -32,12 +33,16 @@ class Node:
 
 @dataclass(eq=False)
 class TrainNode(Node):
-    """A training of one stage, from a model node (None: the given model), on data nodes."""
+    """A training of one stage, from a model node (None: the given model), on data nodes.
+
+    `variant` None trains on the curate node's curated texts; a comparator trains in their place on
+    their originals (UNCURATED: the twin) or on as many refusals (SAFETY_DATA: the safety-data baseline).
+    """
 
     stage: str = ""
     start: Optional["TrainNode"] = None
     curated: Optional["CurateNode"] = None
-    uncurated: bool = False  # the control: the curate node's originals in place of its curated texts
+    variant: Optional[Comparator] = None
     seed: Optional[int] = None
     gate: Optional["ContaminationNode"] = None
 
@@ -111,11 +116,10 @@ class Row:
 
 @dataclass(eq=False)
 class Defense:
-    """A defense's curated runs and uncurated twins (one per seed) and the curate node they train on."""
+    """A defense's curate node and its runs' labels (one per seed): CURATED and each comparator's name."""
 
     curate: CurateNode
-    curated: list[str]
-    uncurated: list[str]
+    runs: dict[str, list[str]]
 
 
 @dataclass(eq=False)
@@ -136,8 +140,8 @@ class Plan:
         return next(r for r in self.rows if r.label == label)
 
     def groups(self) -> dict[str, dict[str, list[str]]]:
-        """Defense -> {"curated": labels per seed, "uncurated": labels per seed}: what the paired tests take."""
-        return {d: {"curated": g.curated, "uncurated": g.uncurated} for d, g in self.defenses.items()}
+        """Defense -> {CURATED: labels per seed, comparator name: labels per seed}: what the paired tests take."""
+        return {d: {k: list(v) for k, v in g.runs.items()} for d, g in self.defenses.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as data: nodes with their kind and dependencies by name, rows, defenses."""
@@ -147,8 +151,7 @@ class Plan:
                 "rows": [{"label": r.label, "model": r.model.name if r.model else None,
                           "costs": [c.name for c in r.costs],
                           "evals": {b: e.name for b, e in r.evals.items()}} for r in self.rows],
-                "defenses": {d: {"curate": g.curate.name, "curated": g.curated, "uncurated": g.uncurated}
-                             for d, g in self.defenses.items()},
+                "defenses": {d: {"curate": g.curate.name, **g.runs} for d, g in self.defenses.items()},
                 "benchmarks": self.benchmarks}
 
 
@@ -161,9 +164,14 @@ def seed_runs(cfg: PipelineConfig) -> list[tuple[str, int | None]]:
     return [(f"-s{s}", s) for s in cfg.seeds]
 
 
-def defense_label(stage: str, twin: bool, suffix: str = "") -> str:
-    """The node and report name of a defense run, e.g. `post`, `post-uncurated`, `post-uncurated-s1`."""
-    return stage + ("-uncurated" if twin else "") + suffix
+def defense_label(stage: str, variant: Optional[Comparator] = None, suffix: str = "") -> str:
+    """The node and report name of a defense run, e.g. `post`, `post-uncurated-s1`, `pre-safety-data`."""
+    return stage + (f"-{variant.name}" if variant else "") + suffix
+
+
+def variants(cfg: PipelineConfig) -> list[Optional[Comparator]]:
+    """The runs of each defense: curated (None), its twin with `controls`, each of `baselines`."""
+    return [None] + ([UNCURATED] if cfg.controls else []) + [BASELINES[b] for b in cfg.baselines]
 
 
 def benchmarks(cfg: PipelineConfig) -> list[str]:
@@ -174,7 +182,7 @@ def benchmarks(cfg: PipelineConfig) -> list[str]:
 
 def build_plan(cfg: PipelineConfig) -> Plan:
     """The plan of a pipeline: align, attack, a curate node per scoring model, the checks, each
-    defense and its uncurated twin (per seed, with its follow-up), an eval per model and benchmark,
+    defense with its twin and baselines (per seed, with its follow-up), an eval per model and benchmark,
     the report."""
     align = TrainNode("align", stage="align") if cfg.align else None
     # without an align stage the given model is the aligned starting point
@@ -195,14 +203,14 @@ def build_plan(cfg: PipelineConfig) -> Plan:
     groups: dict[str, Defense] = {}
     for d in defenses:
         stage, curate = rule(d), curates[rule(d).scored_by]
-        groups[d] = Defense(curate, [], [])
-        for twin in (False, True) if cfg.controls else (False,):
+        groups[d] = Defense(curate, {})
+        for variant in variants(cfg):
             for suffix, seed in seed_runs(cfg):
-                label = defense_label(d, twin, suffix)
+                label = defense_label(d, variant, suffix)
                 node = TrainNode(label, stage=d, start=models[stage.starts_from], curated=curate,
-                                 uncurated=twin, seed=seed, gate=gate)
+                                 variant=variant, seed=seed, gate=gate)
                 nodes.append(node)
-                (groups[d].uncurated if twin else groups[d].curated).append(label)
+                groups[d].runs.setdefault(variant.name if variant else CURATED, []).append(label)
                 row = Row(label, node, [curate, node])
                 if stage.follow_up:  # pre: immunized, then attacked as the user would
                     follow = TrainNode(f"{label}-{stage.follow_up}", stage=stage.follow_up, start=node,

@@ -52,7 +52,7 @@ def write_report(root: Path, plan: Plan, results: Results, pairs: int = 5) -> di
     compare_md, verdicts = comparison_md(plan, results, agreement)
     missing = judge_note(runs)
     line = attack_line(runs)
-    sections = [("Curated vs uncurated vs attacked", compare_md),
+    sections = [("Curated vs uncurated vs safety-data vs attacked", compare_md),
                 ("Every model", models_md(plan, results)),
                 ("Safety and helpfulness (first benchmark)", markdown_table(runs) + (f"\n{missing}" if missing else "")),
                 ("Judges against human labels", agreement_md(agreement)),

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from buckle.core.config import ConfigError
-from buckle.eval.verdicts import asr_cell, compare, p_cell
+from buckle.eval.verdicts import ATTACKED, UNCURATED, Comparator, asr_cell, compare, p_cell
 from buckle.launcher.pipeline.build import run_pipeline
 from buckle.launcher.pipeline.config import PipelineConfig, deep_merge
 from buckle.launcher.pipeline.plan import Plan, benchmarks
@@ -74,6 +74,12 @@ def levers_markdown(cfg: PipelineConfig, rows: list[dict[str, Any]]) -> str:
         ppl = f"{r['benign_ppl']:.2f}" if isinstance(r["benign_ppl"], (int, float)) else "–"
         improved = f"{r['improved']} of {r['records']}" if r["improved"] is not None else "–"
         lines.append(f"| {r['variant']} | {row['defense']} | {improved} | {asr_cell([row['attacked']])} | "
-                     f"{asr_cell(row['curated'])} | {asr_cell(row['uncurated'])} | {p_cell(row['vs_uncurated'])} "
-                     f"| {p_cell(row['vs_attacked'])} | {ppl} |")
+                     f"{asr_cell(row['curated'])} | {asr_cell(row['uncurated'])} | {p_cell(_seeds(row, UNCURATED))} "
+                     f"| {p_cell(_seeds(row, ATTACKED))} | {ppl} |")
     return "\n".join(lines) + "\n"
+
+
+def _seeds(row: dict[str, Any], comp: Comparator) -> list[dict[str, Any]]:
+    """The per-seed raw tests against one comparator (a dev sweep explores: no correction)."""
+    t = row["vs"].get(comp.name)
+    return t["seeds"] if t else []

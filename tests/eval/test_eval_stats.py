@@ -32,3 +32,32 @@ def test_corpus_ppl_is_token_weighted_and_interval_contains_it():
     assert value == pytest.approx(math.exp(45 / 25))
     assert lo <= value <= hi
     assert corpus_ppl_ci(nll, tokens) == corpus_ppl_ci(nll, tokens)  # seeded
+
+
+def test_holm_against_a_hand_computed_example():
+    from buckle.eval.stats import holm
+
+    # sorted 0.005, 0.01, 0.03, 0.04 x 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.06 for the last
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    got = holm([0.2, math.nan, 0.01])  # nan is not a member of the family
+    assert got[0] == pytest.approx(0.2) and math.isnan(got[1]) and got[2] == pytest.approx(0.02)
+    assert holm([]) == []
+
+
+def test_stratified_mcnemar_by_hand_and_against_scipy():
+    from buckle.eval.stats import mcnemar_exact, mcnemar_stratified
+
+    strata = [{"b": 1, "c": 4, "n": 20}, {"b": 0, "c": 3, "n": 20}, {"b": 2, "c": 2, "n": 20}]
+    got = mcnemar_stratified(strata)
+    # B = 3 of D = 12 discordant: 2 x (C(12,0) + C(12,1) + C(12,2) + C(12,3)) / 2^12 = 598 / 4096
+    assert (got["b"], got["c"], got["n"], got["strata"]) == (3, 9, 60, 3)
+    assert got["p"] == 598 / 4096
+    # one stratum is the plain exact McNemar
+    one = mcnemar_exact([True, True, False, False, True], [False, False, True, False, True])
+    assert mcnemar_stratified([one])["p"] == one["p"] == 1.0
+    assert mcnemar_stratified([{"b": 0, "c": 0, "n": 5}])["p"] == 1.0
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for tables in (strata, [{"b": 0, "c": 22, "n": 60}, {"b": 3, "c": 18, "n": 60}], [{"b": 7, "c": 5, "n": 9}]):
+        b, c = sum(t["b"] for t in tables), sum(t["c"] for t in tables)
+        assert mcnemar_stratified(tables)["p"] == pytest.approx(scipy_stats.binomtest(b, b + c, 0.5).pvalue)

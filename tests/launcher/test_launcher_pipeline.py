@@ -30,6 +30,10 @@ def _config(model_dir, post_recipe):
     }
 
 
+def _with_baseline(cfg):
+    return {**cfg, "baselines": ["safety-data"]}
+
+
 def _run(tmp_path, cfg):
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -45,13 +49,14 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
 
     post = tmp_path / "post.yaml"  # a user's recipe file: editing it must recompute post
     post.write_text(resolve("embedded-post").read_text())
-    manifest, out = _run(tmp_path, _config(tiny_model_dir, post))
+    manifest, out = _run(tmp_path, _with_baseline(_config(tiny_model_dir, post)))
     root = tmp_path / "run"
-    twins = {"pre-uncurated", "pre-uncurated-attack", "during-uncurated", "post-uncurated"}
+    twins = {"pre-uncurated", "pre-uncurated-attack", "during-uncurated", "post-uncurated",
+             "pre-safety-data", "pre-safety-data-attack", "during-safety-data", "post-safety-data"}
     checks = {"curate-aligned", "curate-attacked", "contamination", "judges", "report"}
     steps = {"align", "attack", "pre", "pre-attack", "during", "post"} | twins | checks
     labels = ("base", "aligned", "attacked", "pre", "during", "post", "pre-uncurated", "during-uncurated",
-              "post-uncurated")
+              "post-uncurated", "pre-safety-data", "during-safety-data", "post-safety-data")
     evals = {f"eval-{x}" for x in labels} | {f"eval-{x}-strongreject-small" for x in labels}
     assert set(manifest["ran"]) == steps | evals
     index = json.loads((root / "pipeline.json").read_text())
@@ -70,6 +75,11 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
     assert cur["data"]["curated"]["source"] == str(root / index["curate-attacked"]["dir"] / "run" / "curated")
     assert {k: v for k, v in twin.items() if k not in ("data", "output_dir")} == \
         {k: v for k, v in cur.items() if k not in ("data", "output_dir")}
+    base = yaml.safe_load((root / index["post-safety-data"]["dir"] / "recipe.yaml").read_text())
+    # the baseline: as many refusals as post's curated texts (4: curate.limit), the same recipe otherwise
+    assert base["data"]["curated"] == {"source": "advbench-train-refusals", "limit": 4, "response_column": "response"}
+    assert {k: v for k, v in base.items() if k not in ("data", "output_dir")} == \
+        {k: v for k, v in cur.items() if k not in ("data", "output_dir")}
     report = (root / "report.md").read_text()
     (tmp_path / "report-example.md").write_text(report)
     for label in labels:
@@ -77,7 +87,9 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
     for bench in ("advbench-test", "strongreject-small"):
         assert f"### {bench}: attack success by the keyword judge: accuracy" in report
         assert f"post on {bench}: " in report and "its uncurated twin" in report
-    assert "McNemar curated vs uncurated" in report and "p=" in report
+    assert "curated vs uncurated twin: p, Holm p" in report and "curated vs safety-data: p, Holm p" in report
+    assert "Holm p=" in report and "Holm-adjusted p = " in report and "the safety-data baseline" in report
+    assert "| advbench-train-refusals (safety-data curated) | advbench-test |" in report
     assert "## Contamination" in report and "| advbench-train (align harmful) | advbench-test |" in report
     assert "## Judges against human labels" in report and "| keyword | pyrit objective |" in report
     import pyarrow.parquet as pq  # the pairs section shows changed texts, else says there are none
@@ -100,13 +112,15 @@ def test_pipeline_end_to_end_with_caching(tmp_path, tiny_model_dir):
     assert "## Cost" in report and "## Verdict" in report and "<h2>Cost</h2>" in (root / "report.html").read_text()
     assert list((root / index["report"]["dir"] / "run").glob("*.png"))
 
-    manifest, out = _run(tmp_path, _config(tiny_model_dir, post))
+    manifest, out = _run(tmp_path, _with_baseline(_config(tiny_model_dir, post)))
     assert manifest["ran"] == [] and manifest["counts"]["cached"] == len(steps | evals)
 
     post.write_text(post.read_text().replace("learning_rate: 2.0e-5", "learning_rate: 5.0e-5"))
-    manifest, out = _run(tmp_path, _config(tiny_model_dir, post))
-    assert sorted(manifest["ran"]) == ["eval-post", "eval-post-strongreject-small", "eval-post-uncurated",
-                                       "eval-post-uncurated-strongreject-small", "post", "post-uncurated", "report"]
+    manifest, out = _run(tmp_path, _with_baseline(_config(tiny_model_dir, post)))
+    assert sorted(manifest["ran"]) == ["eval-post", "eval-post-safety-data", "eval-post-safety-data-strongreject-small",
+                                       "eval-post-strongreject-small", "eval-post-uncurated",
+                                       "eval-post-uncurated-strongreject-small", "post", "post-safety-data",
+                                       "post-uncurated", "report"]
 
 
 def test_pipeline_config_errors_name_the_key(tmp_path, tiny_model_dir):
@@ -195,7 +209,9 @@ def test_each_defense_is_ranked_by_the_model_it_trains():
     assert by["pre"] is by["during"] and by["pre"].scorer is plan.row("aligned").model  # shared: one node
     assert [n.name for n in plan.curates] == ["curate-aligned", "curate-attacked"]
     twin = plan.row("post-uncurated").model
-    assert twin.curated is by["post"] and twin.uncurated and not plan.row("post").model.uncurated
+    from buckle.eval.verdicts import UNCURATED
+
+    assert twin.curated is by["post"] and twin.variant is UNCURATED and plan.row("post").model.variant is None
     assert plan.row("pre").model.name == "pre-attack" and plan.row("pre").model.start.name == "pre"
     plain = build_plan(PipelineConfig.model_validate({**_config("m", "embedded-post"), "align": False,
                                                       "defenses": ["pre"]}))
@@ -267,8 +283,12 @@ def test_sweep_variants_evaluate_on_dev_only(tmp_path):
 
     cfg = load_config(PipelineConfig, resolve("sweep-dev"))
     got = dict(variants(cfg))
-    assert len(got) >= 5 and got["post, amplify"].curate.objective == "amplify"
-    assert got["during, reduce, ratio 1"].defenses == ["during"]
+    assert len(got) >= 5 and got["post, amplify, 1.5B reviser"].curate.objective == "amplify"
+    assert got["post, reduce, 1.5B reviser"].curate.objective == "reduce"
+    own = got["post, reduce, own reviser"].curate
+    assert own.objective == "reduce" and own.reviser is None  # null in the overlay: the scoring model revises
+    assert got["post, amplify, 1.5B reviser"].curate.reviser == "qwen2.5-coder-1.5b-instruct"
+    assert got["pre then attack, amplify, 1.5B reviser"].defenses == ["pre"]
     cfg.eval.benchmark = "advbench-test"
     with pytest.raises(ConfigError, match="dev split only"):
         variants(cfg)

