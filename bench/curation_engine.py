@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--temperatures", default="0.2,0.4,0.6,0.8,1.0")
     parser.add_argument("--top-ps", default="0.2,0.4,0.6,0.8,1.0")
     parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--dtype", default="auto", help="auto (bfloat16 on a CPU with AMX/avx512_bf16), float32, bfloat16")
     parser.add_argument("--gen-batch-size", type=int, default=64)
     parser.add_argument("--score-batch-size", type=int, default=16)
     parser.add_argument("--engines", default="hf,vllm" if _has_vllm() else "hf",
@@ -54,7 +55,7 @@ def main() -> None:
     from buckle.core.catalog.data import materialize
     from buckle.core.catalog.models import resolve_model
 
-    model, tok = load_lm(resolve_model(args.model), device="cpu")
+    model, tok = load_lm(resolve_model(args.model), args.dtype, device="cpu")
     with open(materialize("commonsense-train"), encoding="utf-8") as fh:
         records = [json.loads(line) for line in itertools.islice(fh, args.records)]
     grid = list(itertools.product([float(x) for x in args.temperatures.split(",")],
@@ -64,7 +65,7 @@ def main() -> None:
     prompts = [prompt_text(r) for r, _, _ in rows]
     n_new = args.max_new_tokens
     print(f"{len(records)} records x {len(grid)} (T, top_p) pairs = {len(rows)} candidates, "
-          f"{n_new} new tokens each, threads={torch.get_num_threads()}")
+          f"{n_new} new tokens each, threads={torch.get_num_threads()}, dtype={model.buckle_dtype[0]}")
 
     engine = LMEngine(HFEngine(model, tok, gen_batch_size=args.gen_batch_size,
                                score_batch_size=args.score_batch_size))
