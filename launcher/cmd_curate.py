@@ -64,38 +64,7 @@ def resolve_input(name: str | None) -> tuple[str, str]:
 
 
 def curate(cfg, source: str, output: str, input_name: str = "", progress: bool = True, note: str = "") -> dict:
-    """Resolve the model, make the run directory, run the configured executor; returns its counts.
+    """The plain-Python entry point (takes a CurateConfig): see `run_recorded`."""
+    from buckle.curation.executors.recorded import run_recorded
 
-    The plain-Python entry point (the pipeline calls this with a CurateConfig).
-    """
-    from buckle.core.manifest import RunDir
-    from buckle.core.catalog.models import resolve_model
-
-    model_path = resolve_model(cfg.model)  # the scorer: its perplexity ranks the candidates
-    models = {"reviser": resolve_model(cfg.reviser) if cfg.reviser else model_path}
-    if cfg.uses_check_model:
-        models["check"] = resolve_model(cfg.check_model) if cfg.check_model else models["reviser"]
-    run_dir = RunDir(output, "curate", {**cfg.model_dump(), "input": input_name or source})
-    run_dir.data["models"] = {  # who wrote the candidates, who ranked them (and who judged them)
-        "scorer": {"name": cfg.model, "path": model_path},
-        "reviser": {"name": cfg.reviser or cfg.model, "path": models["reviser"]},
-        **({"check": {"name": cfg.check_model or cfg.reviser or cfg.model, "path": models["check"]}}
-           if "check" in models else {}),
-    }
-    run_dir.write()
-    if note:
-        print(note)
-    try:
-        from buckle.curation.executors import run
-
-        result = run(cfg, source, output, "curate", model_path, progress=progress, models=models)
-        from buckle.core.engine.select import choice_record
-
-        result["engine"] = choice_record(cfg)  # which backend (engine: auto|hf|vllm) and why
-        result["models"] = {role: m["name"] for role, m in run_dir.data["models"].items()}
-    except BaseException as exc:
-        run_dir.finish(status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    run_dir.finish(counts={k: v for k, v in result.items() if k not in ("timings", "models")},
-                   timings=result["timings"])
-    return result
+    return run_recorded(cfg, "curate", source, output, input_name, progress, note)

@@ -41,28 +41,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def score(cfg, source: str, output: str, input_name: str = "") -> dict:
-    """Resolve the model, make the run directory, run the configured executor; returns its counts.
+    """The plain-Python entry point (takes a ScoreConfig): see `run_recorded`."""
+    from buckle.curation.executors.recorded import run_recorded
 
-    The plain-Python entry point (takes a ScoreConfig).
-    """
-    from buckle.core.manifest import RunDir
-    from buckle.core.catalog.models import resolve_model
-
-    model_path = resolve_model(cfg.model)
-    run_dir = RunDir(output, "score", {**cfg.model_dump(), "input": input_name or source})
-    try:
-        from buckle.curation.executors import run
-
-        result = run(cfg, source, output, "score", model_path)
-        from buckle.core.engine.select import choice_record
-
-        result["engine"] = choice_record(cfg)  # which backend (engine: auto|hf|vllm) and why
-    except BaseException as exc:
-        run_dir.finish(status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    run_dir.finish(counts={k: v for k, v in result.items() if k != "timings"},
-                   timings={"run_s": result["wall_s"], **result["timings"]})
-    return result
+    return run_recorded(cfg, "score", source, output, input_name)
 
 
 def format_summary(result: dict) -> str:
