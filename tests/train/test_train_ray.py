@@ -47,7 +47,7 @@ def work(tiny_model_dir, tmp_path_factory):
         path.write_text(f"stage: attack\nmodel: {tiny_model_dir}\noutput_dir: {root / name}\n"
                         f"data: {{harmful: {data}}}\nmax_steps: {steps}\nlearning_rate: 1.0e-2\nbatch_size: 2\n"
                         f"lr_scheduler: constant\ndeepspeed: {zero}\nsave_steps: {SAVE}\n"
-                        f"resume: {str(resume).lower()}\n")
+                        f"resume: {str(resume).lower()}\nbf16: false\n")  # float32: runs compared to 1e-5
         return path
 
     return {"root": root, "recipe": recipe, "runs": {}}
