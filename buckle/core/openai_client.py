@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 from urllib.parse import urlparse
 
+from buckle.core.urls import is_loopback
+
 
 class EndpointError(RuntimeError):
     """A non-retryable HTTP error for one request (e.g. 400 prompt too long)."""
@@ -249,18 +251,7 @@ def api_key_for(url: str, env_name: str | None, setting: str = "api_key_env") ->
 
 def key_transport_safe(url: str) -> bool:
     """Whether a secret may travel to `url`: https, or http to a loopback host."""
-    import ipaddress
-
-    parts = urlparse(url)
-    if parts.scheme == "https":
-        return True
-    host = parts.hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return urlparse(url).scheme == "https" or is_loopback(url)
 
 
 def _content(raw: bytes) -> str:

@@ -8,16 +8,15 @@ entrypoint (see `cluster.command.ray_entry_argv`); `nodes` > 1 is allowed.
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import shlex
 from pathlib import Path
-from urllib.parse import urlparse
 
 from buckle.cluster.command import is_ray_train, ray_entry_argv
 from buckle.cluster.profiles import Profile
 from buckle.cluster.spec import JobSpec
+from buckle.core.urls import is_loopback
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
@@ -27,17 +26,6 @@ def resolve_address(profile: Profile) -> str:
     """The dashboard URL: the profile's, else $RAY_ADDRESS, else 127.0.0.1:8265."""
     address = profile.ray.address or os.environ.get("RAY_ADDRESS") or DEFAULT_ADDRESS
     return address if "://" in address else f"http://{address}"
-
-
-def is_loopback(address: str) -> bool:
-    """True when the address names this machine only (localhost, 127.0.0.0/8, ::1)."""
-    host = urlparse(address).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def read_token(token_env: str) -> str | None:

@@ -123,7 +123,7 @@ def response_nll(model: Any, tok: Any, prompts: Sequence[str], responses: Sequen
     """
     import torch
 
-    seqs = [_pair_ids(tok, p, r, max_length, system) for p, r in zip(prompts, responses)]
+    seqs = [pair_ids(tok, p, r, max_length, system) for p, r in zip(prompts, responses)]
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]))
     out: list[tuple[float, int]] = [(math.nan, 0)] * len(seqs)
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
@@ -174,8 +174,14 @@ def _response_nll(model: Any, ids: Any, mask: Any, labels: Any) -> tuple[Any, An
     return sums, keep.sum(dim=1)
 
 
-def _pair_ids(tok: Any, prompt: str, response: str, max_length: int | None,
+def pair_ids(tok: Any, prompt: str, response: str, max_length: int | None,
               system: str | None = None) -> tuple[list[int], int]:
+    """(prompt + response token ids, where the response starts): what every backend scores, so they
+    all see the same tokens.
+
+    Raises:
+        ValueError: the pair is longer than max_length.
+    """
     p_ids = prompt_ids(tok, prompt, system)
     r_ids = response_ids(tok, response)
     seq = p_ids + r_ids

@@ -102,11 +102,11 @@ class OpenAIEngine(Engine):
     def response_nll(self, prompts: Sequence[str], responses: Sequence[str],
                      system: str | None = None) -> list[tuple[float, int]]:
         """See Engine.response_nll: the logprobs the server gives the response tokens of the whole text."""
-        from buckle.core.engine.hf_lm import _pair_ids
+        from buckle.core.engine.hf_lm import pair_ids
 
         if not prompts:
             return []
-        seqs = [_pair_ids(self.tok, p, r, self.max_length, system) for p, r in zip(prompts, responses)]
+        seqs = [pair_ids(self.tok, p, r, self.max_length, system) for p, r in zip(prompts, responses)]
         texts = [self._text(seq) for seq, _ in seqs]
         first = self._find_scorer(texts[0], seqs[0]) if self.scorer is None else None
         rest = self._create_all([self._score_body(t) for t in texts[1 if first else 0:]])

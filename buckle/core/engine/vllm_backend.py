@@ -114,9 +114,9 @@ class VLLMEngine(Engine):
             return self._hf_scorer().response_nll(prompts, responses, system)
         from vllm import SamplingParams
 
-        from buckle.core.engine.hf_lm import _pair_ids
+        from buckle.core.engine.hf_lm import pair_ids
 
-        seqs = [_pair_ids(self.tok, p, r, self.max_length, system) for p, r in zip(prompts, responses)]
+        seqs = [pair_ids(self.tok, p, r, self.max_length, system) for p, r in zip(prompts, responses)]
         params = SamplingParams(max_tokens=1, prompt_logprobs=0, detokenize=False)
         outs = self._run([s for s, _ in seqs], [params] * len(seqs))
         result = []
