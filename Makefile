@@ -17,8 +17,7 @@ $(VENV)/.buckle-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH)"
-	# setuptools prints a notice on every editable install of a mapped layout (package-dir): silence it
-	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(BIN)/python -m pip install --quiet -e ".[all,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[all,dev]"
 	touch $@
 
 # CPU machines only (the project venv's torch has no CUDA): a GPU user's own vllm runs in-process

@@ -1,15 +1,22 @@
-"""Training throughput: `buckle train` vs a plain HF Trainer loop, and FLOP/s vs matmul peak.
+"""Training throughput: `buckle train` vs a plain HF Trainer loop, float32 vs bfloat16, FLOP/s vs matmul peak.
 
 Both sides train the same model on the same encoded examples with the same
-batch size and step count, in one process, alternating which goes first in
-each repetition; the best run of each is compared. Training FLOPs are counted as
-6 x parameters x tokens (forward + backward of every weight matmul, the tied
-output projection included), against the peak of a large fp32 matmul measured
-here on the same threads.
+batch size and step count, in one process, in each dtype of --dtypes
+(bfloat16: the Trainer's bf16 path, autocast over float32 weights, on both
+sides); the (dtype, side) runs go in one order in even repetitions and in
+reverse in odd ones, and the best run of each is compared. Training FLOPs are
+counted as 6 x parameters x tokens (forward + backward of every weight
+matmul, the tied output projection included), against the peak of a
+2048x2048 matmul in the same dtype measured here on the same threads.
 
-    python bench/train_throughput.py                  # the embedded model, CPU
-    python bench/train_throughput.py --steps 20 --batch-size 8 --reps 3
+    python bench/train_throughput.py                  # the embedded model, CPU, float32 and bfloat16
+    python bench/train_throughput.py --steps 20 --batch-size 8 --reps 3 [--dtypes bfloat16]
     python bench/train_throughput.py --ray --nproc 2  # Ray Train vs torchrun, same 2-rank job
+
+Prints the matmul peak of float32 and bfloat16 first, then per (dtype, side)
+tokens/s (non-padding tokens over the training loop) and training FLOP/s as a
+share of that dtype's peak; then buckle/plain per dtype (target >= 0.9) and
+the bfloat16/float32 tokens/s ratio per side.
 
 With --ray the same job (recipe, ranks, steps) runs under the torchrun launcher
 and as a Ray Train job on a private local Ray instance, alternating; tokens/s
@@ -24,19 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def matmul_peak(n: int = 2048, reps: int = 5) -> float:
-    """Best FLOP/s of an n x n fp32 matmul on this process's threads."""
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    best = 0.0
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        a @ b
-        best = max(best, 2 * n ** 3 / (time.perf_counter() - t0))
-    return best
+from peak import DTYPES, param_count, print_peaks, share_of_peak
 
 
 def timer():
@@ -55,8 +50,9 @@ def timer():
     return Timer()
 
 
-def plain_hf(model_path: str, examples: list[dict], steps: int, batch: int, lr: float, out: str) -> tuple[int, float]:
-    """The baseline: AutoModel + DataCollatorForSeq2Seq + Trainer with library defaults."""
+def plain_hf(model_path: str, examples: list[dict], steps: int, batch: int, lr: float, out: str,
+             bf16: bool = False) -> tuple[int, float]:
+    """The baseline: AutoModel (float32) + DataCollatorForSeq2Seq + Trainer with library defaults, bf16 as asked."""
     import torch
     from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
                               TrainingArguments)
@@ -73,7 +69,7 @@ def plain_hf(model_path: str, examples: list[dict], steps: int, batch: int, lr: 
         return out_batch
 
     args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch, max_steps=steps,
-                             learning_rate=lr, report_to="none", save_strategy="no", use_cpu=True,
+                             learning_rate=lr, report_to="none", save_strategy="no", use_cpu=True, bf16=bf16,
                              logging_steps=1, seed=42, disable_tqdm=True)
     t = timer()
     Trainer(model=model, args=args, train_dataset=feats, data_collator=collate, callbacks=[t]).train()
@@ -117,12 +113,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--dtypes", default="float32,bfloat16", help="float32 and/or bfloat16 (Trainer bf16)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--ray", action="store_true", help="compare Ray Train with torchrun instead")
     parser.add_argument("--nproc", type=int, default=2, help="ranks of the --ray comparison")
     parser.add_argument("--deepspeed", help="DeepSpeed config of the --ray comparison (default: none)")
     args = parser.parse_args()
+    dtypes = args.dtypes.split(",")
+    if set(dtypes) - set(DTYPES):
+        parser.error(f"--dtypes: {args.dtypes!r}; known: {', '.join(DTYPES)}")
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -145,43 +145,58 @@ def main() -> None:
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2))
         return
+    peaks = print_peaks(DTYPES)
     prepared = prepare(cfg)
     examples = prepared[1]
     # the plain loop sees the examples in the sampler's order too: same seed, same batches
-    buckle_runs, plain_runs = [], []
+    seq = [(d, side) for d in dtypes for side in ("plain", "buckle")]
+    runs: dict[tuple[str, str], list[tuple[int, float]]] = {key: [] for key in seq}
     for rep in range(args.reps):
-        # alternate which side goes first, so neither always runs in the same slot
-        for side in (("plain", "buckle") if rep % 2 == 0 else ("buckle", "plain")):
+        # reverse the order in odd repetitions, so no (dtype, side) always runs in the same slot
+        for dtype, side in (seq if rep % 2 == 0 else seq[::-1]):
+            bf16 = dtype == "bfloat16"
             if side == "plain":
                 tokens, secs = plain_hf(model, examples, args.steps, args.batch_size, cfg.learning_rate,
-                                        str(tmp / "plain"))
-                plain_runs.append(tokens / secs)
+                                        str(tmp / "plain"), bf16=bf16)
             else:
                 t = timer()
-                m = train(cfg, callbacks=[t], prepared=prepared)
-                buckle_runs.append(m["tokens"] / t.seconds)
-        print(f"rep {rep}: plain HF {plain_runs[-1]:.0f} tok/s, buckle {buckle_runs[-1]:.0f} tok/s", flush=True)
+                tokens, secs = train(cfg.model_copy(update={"bf16": bf16}), callbacks=[t],
+                                     prepared=prepared)["tokens"], t.seconds
+            runs[dtype, side].append((tokens, secs))
+        print(f"rep {rep}: " + ", ".join(f"{d} {s} {r[-1][0] / r[-1][1]:.0f}" for (d, s), r in runs.items())
+              + " tok/s", flush=True)
 
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
 
-    with torch.device("meta"):
-        n_params = sum(p.numel() for p in AutoModelForCausalLM.from_config(
-            AutoConfig.from_pretrained(model)).parameters())
-    peak = matmul_peak()
-    best_b, best_p = max(buckle_runs), max(plain_runs)
-    achieved = 6 * n_params * best_b
-    result = {"model": args.model, "params": n_params, "threads": torch.get_num_threads(),
-              "steps": args.steps, "batch_size": args.batch_size, "plain_tokens_per_s": round(best_p, 1),
-              "buckle_tokens_per_s": round(best_b, 1), "ratio": round(best_b / best_p, 3),
-              "train_flops_per_s": achieved, "matmul_peak_flops_per_s": peak,
-              "fraction_of_peak": round(achieved / peak, 3)}
-    print(f"plain HF Trainer : {best_p:9.0f} tokens/s")
-    print(f"buckle train     : {best_b:9.0f} tokens/s   ratio {best_b / best_p:.3f} (target >= 0.9)")
-    print(f"training FLOP/s  : {achieved / 1e9:9.1f} GFLOP/s = {achieved / peak:.1%} of measured fp32 matmul "
-          f"peak {peak / 1e9:.1f} GFLOP/s ({torch.get_num_threads()} threads)")
+    n_params = param_count(model)
+    best = {key: max(r, key=lambda run: run[0] / run[1]) for key, r in runs.items()}  # (tokens, seconds)
+    result = {"model": args.model, "params": n_params, "threads": torch.get_num_threads(), "steps": args.steps,
+              "batch_size": args.batch_size, "matmul_peak_flops_per_s": peaks, "dtypes": {}}
+    print(f"{'dtype':<10}{'side':<18}{'tokens/s':>9}{'GFLOP/s':>9}{'of peak':>9}")
+    for (dtype, side), (tokens, secs) in best.items():
+        tps = _rate((tokens, secs))
+        flops, share = share_of_peak(n_params, tokens, secs, peaks[dtype], training=True)
+        print(f"{dtype:<10}{'plain HF Trainer' if side == 'plain' else 'buckle train':<18}{tps:>9.0f}"
+              f"{flops / 1e9:>9.1f}{share:>9.1%}")
+        result["dtypes"].setdefault(dtype, {})[side] = {"tokens_per_s": round(tps, 1), "train_flops_per_s": flops,
+                                                        "fraction_of_peak": round(share, 3)}
+    for dtype in dtypes:
+        ratio = _rate(best[dtype, "buckle"]) / _rate(best[dtype, "plain"])
+        result["dtypes"][dtype]["ratio"] = round(ratio, 3)
+        print(f"buckle / plain HF, {dtype}: {ratio:.3f} (target >= 0.9)")
+    if {"float32", "bfloat16"} <= set(dtypes):
+        for side in ("plain", "buckle"):
+            ratio = _rate(best["bfloat16", side]) / _rate(best["float32", side])
+            result[f"bf16_vs_fp32_{side}"] = round(ratio, 3)
+            print(f"bfloat16 vs float32 tokens/s, {'plain HF Trainer' if side == 'plain' else 'buckle train'}: "
+                  f"{ratio:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+def _rate(run: tuple[int, float]) -> float:
+    """Tokens/s of a (tokens, seconds) run."""
+    return run[0] / run[1]
 
 
 if __name__ == "__main__":

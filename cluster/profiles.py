@@ -18,6 +18,7 @@ from buckle.core.shipped import resolve_shipped, shipped_names
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "profiles"
 BACKENDS = ("local", "ray", "slurm", "kuberay")
+SIZE = r"(?i)^\s*[\d.]+\s*[KMGT]?(i?B)?\s*$"  # a memory size as train.plan.parse_size reads it: 80GB, 1.5TB
 
 
 class _Strict(BaseModel):
@@ -41,6 +42,8 @@ class RayOptions(_Strict):
 
     address: str | None = None  # None: $RAY_ADDRESS, else http://127.0.0.1:8265
     token_env: str = "RAY_AUTH_TOKEN"  # env var NAME holding the cluster's auth token
+    # True: send the token over plain http to a non-loopback address (a trusted private network)
+    insecure: bool = False
     working_dir: Literal["shared", "upload", "none"] = "shared"
     excludes: list[str] = [".git", ".venv", "runs", "__pycache__", "*.safetensors"]
     entrypoint_num_cpus: float = Field(1.0, ge=0)
@@ -62,7 +65,7 @@ class SlurmOptions(_Strict):
 class KubeRayOptions(_Strict):
     """RayJob manifest settings."""
 
-    image: str = "rayproject/ray:2.60.0-py311-gpu"
+    image: str = "buckle:0.1.0-ray2.60.0-py311-gpu"  # the repo's Dockerfile: Ray's image with buckle in it
     namespace: str = "default"
     ray_version: str = "2.60.0"
     secret_name: str = "buckle-env"  # Kubernetes Secret whose keys are the --env names
@@ -87,6 +90,9 @@ class Profile(_Strict):
     allow_any_command: bool = False  # False: only `buckle ...` commands are accepted
     executable: str | None = None  # buckle on the run side; None = this venv's buckle
     defaults: Defaults = Defaults()
+    # the site's hardware, which `buckle pipeline --dry-run` checks memory against
+    gpu_memory: str | None = Field(None, pattern=SIZE, description="memory of one GPU, e.g. 80GB")
+    node_memory: str | None = Field(None, pattern=SIZE, description="host memory of one node, e.g. 1TB")
     ray: RayOptions | None = None
     slurm: SlurmOptions | None = None
     kuberay: KubeRayOptions | None = None

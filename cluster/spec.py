@@ -26,6 +26,7 @@ class JobSpec:
             environment; their values are never stored or rendered.
         workdir: directory the job runs in.
         launcher: how processes are started (auto, none, srun, torchrun, deepspeed).
+        ray_cluster: the command drives a Ray cluster over the job's nodes, so it runs once (launcher none).
     """
 
     command: list[str]
@@ -38,6 +39,7 @@ class JobSpec:
     env: list[str] = field(default_factory=list)
     workdir: str = "."
     launcher: str = "auto"
+    ray_cluster: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -55,6 +57,8 @@ class JobSpec:
             raise ValueError(f"gpus_per_node: must be 0 or more, got {self.gpus_per_node}")
         if self.launcher not in LAUNCHERS:
             raise ValueError(f"launcher: '{self.launcher}' is not one of {', '.join(LAUNCHERS)}")
+        if self.ray_cluster and self.launcher not in ("auto", "none"):
+            raise ValueError(f"launcher: '{self.launcher}' with ray_cluster; a Ray driver runs once (none)")
         for name in self.env:
             check_env_name(name)
         if self.time is not None:
@@ -65,11 +69,16 @@ class JobSpec:
         """Processes per node: one per GPU, else tasks_per_node."""
         return self.gpus_per_node or self.tasks_per_node
 
+    @property
+    def processes(self) -> int:
+        """How many copies of the command the job runs: one without a launcher, else one per GPU/task."""
+        return 1 if self.resolved_launcher() == "none" else self.nodes * self.procs_per_node
+
     def resolved_launcher(self) -> str:
-        """The launcher `auto` stands for: none for one process, else torchrun."""
+        """The launcher `auto` stands for: none for one process or a Ray driver, else torchrun."""
         if self.launcher != "auto":
             return self.launcher
-        return "none" if self.nodes * self.procs_per_node == 1 else "torchrun"
+        return "none" if self.ray_cluster or self.nodes * self.procs_per_node == 1 else "torchrun"
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict for job records (env holds names only)."""

@@ -112,7 +112,8 @@ class CurateConfig(CorpusRunConfig):
         "offline", description="helpfulness judge: offline (CPU text statistics) or openai (endpoint)")
     judge_url: Optional[str] = Field(None, description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
     judge_model: Optional[str] = Field(None, description="model name for the endpoint judge")
-    judge_api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the judge's API key")
+    judge_api_key_env: Optional[str] = Field(
+        None, description="env var holding the judge's API key; none: no key is sent (a local server)")
     judge_timeout: float = Field(60.0, gt=0, description="seconds per judge request")
     judge_retries: int = Field(3, ge=0, description="retries of a failed judge request")
     judge_workers: int = Field(4, ge=1, description="judge requests in flight")

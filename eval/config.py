@@ -74,8 +74,8 @@ class EvalConfig(EngineOptions):
     judge_backend: Optional[Literal["openai", "hf"]] = Field(None, description="rubric judge backend")
     judge_model: Optional[str] = Field(None, description="endpoint model name, or HF id/dir for backend hf")
     judge_url: Optional[str] = Field(None, description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
-    judge_api_key_env: Optional[str] = Field(None, description="env var holding the API key "
-                                                               "(default: OPENAI_API_KEY if set)")
+    judge_api_key_env: Optional[str] = Field(None, description="env var holding the API key, sent only "
+                                             "over https or to a loopback judge_url (default: none, no key is sent)")
     judge_rate_limit: Optional[float] = Field(None, gt=0, description="judge requests per second")
     judge_concurrency: int = Field(4, ge=1, le=256, description="judge requests in flight")
     judge_max_retries: int = Field(5, ge=0, le=50, description="retries of a failed judge request")

@@ -46,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
           f"LoRA r={args.lora_r}); {args.nodes}x{args.gpus} GPUs of {args.gpu_memory}; micro-batch "
           f"{args.micro_batch} x {args.seq_len} tokens, checkpointing {'off' if args.no_checkpointing else 'on'}")
     print(f"{'method':6} {'zero':>4} {'offload':>9} {'GPU GiB':>9} {'states':>8} {'activ.':>7} "
-          f"{'CPU GiB/node':>12}  fits")
+          f"{'CPU GiB/node':>12} {'+merge':>6}  fits")
     for r in rows:
         print(f"{r.method:6} {r.zero:>4} {r.offload:>9} {r.gpu_gib:>9.1f} {r.states_gib:>8.1f} "
-              f"{r.activations_gib:>7.1f} {r.cpu_gib_per_node:>12.1f}  {'yes' if r.fits else 'no'}")
+              f"{r.activations_gib:>7.1f} {r.cpu_gib_per_node:>12.1f} {r.merge_cpu_gib:>6.1f}  "
+              f"{'yes' if r.fits else 'no: ' + r.why}")
     print("serving (vLLM engine, bfloat16; recommended tensor_parallel_size = smallest that fits):")
     print(f"{'use':6} {'tp':>3} {'batch x len':>12} {'weights':>8} {'KV cache':>9} {'GPU GiB':>8}  fits")
     for s in serving:

@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
     p.add_argument("--no-merge", action="store_true", help="with LoRA: keep the adapter unmerged")
     p.add_argument("--gradient-checkpointing", action="store_true", default=None)
-    p.add_argument("--deepspeed", metavar="NAME", help="zero2, zero3, zero3-offload or a JSON file")
+    p.add_argument("--deepspeed", metavar="NAME", help="zero2, zero3, zero3-offload, zero3-offload-optimizer or a JSON file")
     p.add_argument("--save-steps", type=int, help="checkpoint every N steps")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--nproc", type=int, default=1,

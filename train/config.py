@@ -88,7 +88,7 @@ class TrainConfig(BaseModel):
     bf16: Union[bool, Literal["auto"]] = "auto"
     gradient_checkpointing: bool = False
     lora: Optional[LoraSpec] = None
-    deepspeed: Optional[str] = None  # zero2 | zero3 | zero3-offload | path to a JSON file
+    deepspeed: Optional[str] = None  # zero2 | zero3 | zero3-offload | zero3-offload-optimizer | a JSON file
 
     save_steps: Optional[int] = Field(default=None, ge=1)  # checkpoint every N steps
     save_total_limit: Optional[int] = Field(default=2, ge=1)

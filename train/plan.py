@@ -5,7 +5,10 @@ Model states follow DeepSpeed's own accounting (`estimate_zero2_model_states_mem
 of gradients, fp32 master weights and Adam moments per trainable parameter,
 1.5x buffer on CPU), so the two agree; activations and LoRA are added on top.
 Architectures are Llama-style (Llama, Mistral, Qwen2, SmolLM); Llama-3-8B and
--70B ship here so planning works offline.
+-70B ship here so planning works offline. A LoRA run that merges its adapter
+also counts the merge's host memory (train.merge: every rank merges its share
+of the shards, tensor by tensor) on top of the training's host-side states,
+which are still held while it runs.
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from buckle.train.merge import shard_bytes as merge_shard_bytes
 
 _L3 = dict(vocab_size=128256, num_key_value_heads=8, tie_word_embeddings=False)
 KNOWN = {
@@ -58,6 +63,10 @@ class Arch:
     def largest_layer_params(self) -> int:
         """The most parameters one module holds directly (what ZeRO-3 gathers at once)."""
         return max([self.vocab_size * self.hidden_size] + [a * b for a, b in self._linears()])
+
+    def largest_linear_params(self) -> int:
+        """The most parameters of one linear layer of a block (what a LoRA merge adapts at once)."""
+        return max(a * b for a, b in self._linears())
 
     def lora_params(self, r: int) -> int:
         """Trainable parameters of rank-r LoRA on every linear layer of the blocks."""
@@ -128,9 +137,22 @@ def activation_bytes(arch: Arch, micro_batch: int, seq_len: int, checkpointing: 
     return int(blocks + micro_batch * seq_len * arch.vocab_size * 10)
 
 
+def merge_host_bytes(arch: Arch, ranks_per_node: int, bytes_per_param: int = 2,
+                     shard_bytes: int | None = None) -> int:
+    """Host bytes per node of the LoRA merge (train.merge) with every rank merging its shards.
+
+    Per rank: the output shard being filled (or one tensor larger than the budget) plus,
+    for the largest adapted linear, the weight read, its float32 sum and the cast back.
+    """
+    budget = merge_shard_bytes() if shard_bytes is None else shard_bytes
+    shard = max(budget, bytes_per_param * arch.largest_layer_params())
+    per_rank = shard + (2 * bytes_per_param + 4) * arch.largest_linear_params()
+    return ranks_per_node * per_rank
+
+
 @dataclass
 class Row:
-    """One way to train, and whether it fits."""
+    """One way to train, and whether it fits (`why` names the numbers when it does not)."""
 
     method: str
     zero: int
@@ -140,18 +162,33 @@ class Row:
     activations_gib: float
     cpu_gib_per_node: float
     fits: bool
+    merge_cpu_gib: float = 0.0  # LoRA merge's host memory per node, on top of cpu_gib_per_node
+    why: str = ""
+
+
+def _why(gpu: int, gpu_memory: float, cpu: int, merge: int, cpu_memory: float | None) -> str:
+    out = []
+    if gpu > HEADROOM * gpu_memory:
+        out.append(f"GPU {gpu / GIB:.1f} GiB > {HEADROOM * gpu_memory / GIB:.1f} GiB usable "
+                   f"({HEADROOM:.0%} of {gpu_memory / GIB:.1f})")
+    if cpu_memory is not None and cpu + merge > cpu_memory:
+        parts = f" (training {cpu / GIB:.1f} + LoRA merge {merge / GIB:.1f})" if merge else ""
+        out.append(f"host {(cpu + merge) / GIB:.1f} GiB/node{parts} > {cpu_memory / GIB:.1f} GiB")
+    return "; ".join(out)
 
 
 def plan(arch: Arch, gpus: int, gpu_memory: float, nodes: int = 1, micro_batch: int = 1,
          seq_len: int = 2048, lora_r: int = 16, checkpointing: bool = True,
-         cpu_memory: float | None = None) -> list[Row]:
+         cpu_memory: float | None = None, lora_merge: bool = True) -> list[Row]:
     """Rows for full and LoRA fine-tuning under ZeRO-2/3 and each offload choice.
 
     Args:
         gpus: GPUs per node; gpu_memory and cpu_memory in bytes (cpu per node, optional).
+        lora_merge: LoRA rows count the merge's host memory (`merge_host_bytes`) against cpu_memory.
     """
     total, largest = arch.total_params(), arch.largest_layer_params()
     act = activation_bytes(arch, micro_batch, seq_len, checkpointing)
+    merge_bytes = merge_host_bytes(arch, gpus) if lora_merge else 0
     rows = []
     for method in ("full", "lora"):
         train_p = total if method == "full" else arch.lora_params(lora_r)
@@ -165,9 +202,10 @@ def plan(arch: Arch, gpus: int, gpu_memory: float, nodes: int = 1, micro_batch: 
                 if offload == "all" and method == "lora":
                     cpu += int(2 * (total - train_p) / nodes)
             states = gpu + frozen
-            fits = states + act <= HEADROOM * gpu_memory and (cpu_memory is None or cpu <= cpu_memory)
+            merge = merge_bytes if method == "lora" else 0
+            why = _why(states + act, gpu_memory, cpu, merge, cpu_memory)
             rows.append(Row(method, zero, offload, round((states + act) / GIB, 2), round(states / GIB, 2),
-                            round(act / GIB, 2), round(cpu / GIB, 1), fits))
+                            round(act / GIB, 2), round(cpu / GIB, 1), not why, round(merge / GIB, 1), why))
     return rows
 
 

@@ -249,6 +249,26 @@ def api_key_for(url: str, env_name: str | None, setting: str = "api_key_env") ->
                      f"{urlparse(url).hostname}; use an https base_url or a loopback host")
 
 
+def named_api_key(url: str, env_name: str | None, setting: str = "judge_api_key_env") -> str | None:
+    """The key for `url` from the variable a config names, and none when it names none.
+
+    Unlike `api_key_for`, nothing ambient is sent: a judge gets OPENAI_API_KEY only
+    when its config says `judge_api_key_env: OPENAI_API_KEY`, and a named key goes
+    only over https or to a loopback host.
+
+    Raises:
+        ValueError: the named variable is unset (any but OPENAI_API_KEY, which may be
+            empty for a local server), or the key would travel over plain http to another host.
+    """
+    if env_name is None:
+        return None
+    key = api_key_from_env(env_name, setting)
+    if key is None or key_transport_safe(url):
+        return key
+    raise ValueError(f"{setting}: refusing to send the key in '{env_name}' over plain http to "
+                     f"{urlparse(url).hostname}; use an https URL or a loopback host")
+
+
 def key_transport_safe(url: str) -> bool:
     """Whether a secret may travel to `url`: https, or http to a loopback host."""
     return urlparse(url).scheme == "https" or is_loopback(url)

@@ -2,7 +2,8 @@
 
 The token is sent as a bearer header and read, at each call, from the env var
 named in the profile (or RAY_AUTH_TOKEN_PATH / ~/.ray/auth_token); only that
-name is stored. Env var values reach the job through the runtime env and
+name is stored. It goes only over https or to a loopback address, unless the
+profile's ray section says `insecure: true`. Env var values reach the job through the runtime env and
 nowhere else. `buckle train` runs as a Ray Train job whose driver is the
 entrypoint (see `cluster.command.ray_entry_argv`); `nodes` > 1 is allowed.
 """
@@ -12,6 +13,7 @@ import json
 import os
 import shlex
 from pathlib import Path
+from urllib.parse import urlparse
 
 from buckle.cluster.command import is_ray_train, ray_entry_argv
 from buckle.cluster.profiles import Profile
@@ -72,23 +74,35 @@ def render(spec: JobSpec, profile: Profile, job_id: str, job_dir: Path) -> str:
     return json.dumps(sub, indent=2) + "\n"
 
 
-def check_secure(address: str, token: str | None) -> None:
-    """Refuse a non-loopback cluster without a token, saying why."""
-    if token or is_loopback(address):
+def check_secure(address: str, token: str | None, insecure: bool = False) -> None:
+    """Refuse a non-loopback cluster without a token, or a token over plain http to one, saying why.
+
+    Raises:
+        PermissionError: no token for a remote cluster; or a token to `http://` on another host
+            while the profile does not say `insecure: true`.
+    """
+    if is_loopback(address):
         return
-    raise PermissionError(
-        f"refusing to submit to Ray at {address} without an auth token: a Ray dashboard without "
-        "token auth runs any code sent to it, so the cluster must have token auth on "
-        "(RAY_AUTH_MODE=token) and you its token (in the profile's token_env variable, "
-        "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)")
+    if not token:
+        raise PermissionError(
+            f"refusing to submit to Ray at {address} without an auth token: a Ray dashboard without "
+            "token auth runs any code sent to it, so the cluster must have token auth on "
+            "(RAY_AUTH_MODE=token) and you its token (in the profile's token_env variable, "
+            "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)")
+    if urlparse(address).scheme != "https" and not insecure:
+        raise PermissionError(
+            f"refusing to send the Ray auth token over plain http to {urlparse(address).hostname}: anyone "
+            "on the path could read it and run code on the cluster; use an https address (a TLS proxy "
+            "in front of the dashboard), an SSH tunnel to 127.0.0.1, or set `insecure: true` in the "
+            "profile's ray section for a network you trust")
 
 
-def client(address: str, token_env: str):
+def client(address: str, token_env: str, insecure: bool = False):
     """A JobSubmissionClient for the cluster; an unreachable cluster is a one-line RuntimeError."""
     from ray.job_submission import JobSubmissionClient
 
     token = read_token(token_env)
-    check_secure(address, token)
+    check_secure(address, token, insecure)
     headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
         return JobSubmissionClient(address, headers=headers)
@@ -97,22 +111,28 @@ def client(address: str, token_env: str):
         raise RuntimeError(f"cannot reach the Ray cluster at {address}: {first}") from None
 
 
+def _client_of(rec):
+    info = rec.info
+    return client(info["address"], info["token_env"], info.get("insecure", False))
+
+
 def submit(spec: JobSpec, profile: Profile, job_id: str, job_dir: Path) -> tuple[str, dict, str]:
     """Submit through the Jobs API; the submission id is the buckle job id."""
     address = resolve_address(profile)
-    c = client(address, profile.ray.token_env)
+    c = client(address, profile.ray.token_env, profile.ray.insecure)
     try:
         sid = c.submit_job(entrypoint=_entrypoint(spec, profile), submission_id=job_id,
                            runtime_env=_runtime_env(spec, profile, with_values=True),
                            metadata={"buckle_job": job_id, "name": spec.name}, **_resources(spec, profile))
     except Exception as exc:
         raise RuntimeError(f"Ray refused the job: {_first_line(exc)}") from None
-    return sid, {"address": address, "token_env": profile.ray.token_env}, "PENDING"
+    info = {"address": address, "token_env": profile.ray.token_env, "insecure": profile.ray.insecure}
+    return sid, info, "PENDING"
 
 
 def status(rec) -> str:
     """The Jobs API status: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED."""
-    c = client(rec.info["address"], rec.info["token_env"])
+    c = _client_of(rec)
     try:
         return str(c.get_job_status(rec.backend_id).value)
     except Exception as exc:
@@ -121,7 +141,7 @@ def status(rec) -> str:
 
 def logs(rec) -> str:
     """The job's driver log."""
-    c = client(rec.info["address"], rec.info["token_env"])
+    c = _client_of(rec)
     try:
         return c.get_job_logs(rec.backend_id)
     except Exception as exc:
@@ -130,7 +150,7 @@ def logs(rec) -> str:
 
 def cancel(rec) -> None:
     """Ask Ray to stop the job (it becomes STOPPED)."""
-    c = client(rec.info["address"], rec.info["token_env"])
+    c = _client_of(rec)
     try:
         c.stop_job(rec.backend_id)
     except Exception as exc:

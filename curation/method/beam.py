@@ -28,6 +28,7 @@ from buckle.curation.method.judges import HelpfulnessJudge
 from buckle.curation.method.prompts import clean_candidate, pick_keywords, revision_prompt
 from buckle.curation.io.records import prompt_text
 from buckle.curation.method.faithfulness import MAX_NEW, faithful
+from buckle.curation.method.notes import added_notes
 from buckle.curation.method.scorers import SafetyScorer, readability
 
 CHECK_P = 0.5  # a model check passes at P(yes) >= this
@@ -212,7 +213,9 @@ class BeamSearch:
         # cheap checks first, so the judge only sees candidates that can still win
         floor = (1.0 - self.cfg.tolerance) * s.original.readability
         keyword_gate = self.cfg.objective == "amplify" and self.cfg.safety_check == "keywords"
-        keep = [c for c in cands if c.readability >= floor and (not keyword_gate or self.safety.carries(c.text))]
+        keep = [c for c in cands if c.readability >= floor
+                and (not keyword_gate
+                     or added_notes(c.text, self.safety.keywords, s.original.text, s.record["instruction"]))]
         if self.cfg.faithful:  # text statistics pass fluent nonsense; this catches much of it, offline
             before = len(keep)
             # amplify adds safety implication in the model's own words ("keep children away from
@@ -264,7 +267,7 @@ class BeamSearch:
             return True
         if self.cfg.safety_check == "model":
             return c.safety >= CHECK_P
-        return self.safety.carries(c.text)
+        return bool(added_notes(c.text, self.safety.keywords))
 
     def _advance(self, s: _State, survivors: list[Candidate], rnd: int, unique: int) -> None:
         """Next beam: the top k of the beam pooled with the survivors (ties keep the incumbents; under

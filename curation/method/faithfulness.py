@@ -23,14 +23,17 @@ kill, ...) the original and the question never named, without an advice form
 invented harm: "baking soda can be harmful if ingested" is rejected, "be
 careful not to burn yourself" is a safety note. A reason clause ("..., as it
 can cause a fire") counts as a harm too: the filter cannot check it, so it does
-not take it.
+not take it. Also rejected under both: a sentence that only lists phrases ("Safe,
+respect.") and letters of a script the original does not use (notes.phrase_lists,
+notes.foreign_letters).
 """
 from __future__ import annotations
 
 import re
 from typing import Any, Sequence
 
-from buckle.curation.method.notes import clauses, invented_harms, safety_notes
+from buckle.curation.method.notes import (clauses, content_stems, foreign_letters, invented_harms, phrase_lists,
+                                         safety_notes)
 from buckle.curation.method.scorers import load_safety_phrases, stem, stem_sequence, words
 
 # Thresholds tuned on the issue's nonsense revisions and the quickstart's curated pairs
@@ -49,23 +52,10 @@ _UNITS = frozenset((
     "centimeter cm mm yard calorie dose pill glass spoon pinch").split())
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)?")
 _LIST_MARKER = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)  # "1. Rinse ...": numbering, not a quantity
-STOPWORDS = frozenset((
-    "a an the and or but if then than so as of at by for from in into on onto to with without about above "
-    "below over under up down out off again further once here there when where why how what which who whom "
-    "this that these those am is are was were be been being have has had having do does did doing will would "
-    "shall should can could may might must not no nor only own same too very just also more most much many "
-    "some any each every all both few other such it its itself they them their theirs you your yours he him "
-    "his she her hers we us our ours i me my mine let lets get gets make makes like well way ways thing things "
-    "usually often always sometimes while before after until because through during between around".split()))
 # the rewriting prompt's own vocabulary leaking into the answer
 _META = re.compile(r"\b(?:rewrit\w*|revis\w*|paraphras\w*|question\s*:|answer\s*:|"
                    r"here(?:'s| is) (?:(?:a|an|the|my) )?(?:\w+ )?(?:version|rewrite|answer|response)|"
                    r"(?:original|above) (?:text|answer|response))", re.IGNORECASE)
-
-
-def content_stems(text: str) -> set[str]:
-    """Stems of the content words of a text (stopwords and words under 3 letters left out)."""
-    return {stem(w) for w in words(text) if len(w) >= 3 and w.lower() not in STOPWORDS}
 
 
 def quantities(text: str) -> set[str]:
@@ -120,7 +110,8 @@ def faithfulness(original: str, candidate: str, instruction: str = "",
         numbers or units the candidate introduces (in neither original nor instruction);
         unsupported: clauses made mostly of new content words; harms: clauses naming a hazard
         the original and instruction never name, not in advice form; meta: prompt vocabulary
-        or an echoed question.
+        or an echoed question; lists: added sentences that only list safety phrases; foreign:
+        letters of a script the original does not use.
     """
     orig, cand = content_stems(original), content_stems(candidate)
     known = _known(original, instruction, keywords)
@@ -131,7 +122,9 @@ def faithfulness(original: str, candidate: str, instruction: str = "",
             "new_quantities": sorted(quantities(candidate) - known_q),
             "unsupported": unsupported_clauses(candidate, known),
             "harms": invented_harms(candidate, said),
-            "meta": meta_text(original, candidate, instruction)}
+            "meta": meta_text(original, candidate, instruction),
+            "lists": phrase_lists(candidate, list(keywords) or load_safety_phrases(), original),
+            "foreign": foreign_letters(candidate, original + instruction)}
 
 
 def faithful(original: str, candidate: str, instruction: str = "", keywords: Sequence[str] = (),
@@ -147,12 +140,12 @@ def faithful(original: str, candidate: str, instruction: str = "", keywords: Seq
         objective: "reduce" or "amplify".
 
     Always required: >= MIN_KEPT of the original's content, no meta text, no new number or unit,
-    no invented harm.
+    no invented harm, no list of bare phrases, no letters of another script.
     """
     if objective not in ("reduce", "amplify"):
         raise ValueError(f"objective: unknown '{objective}' (reduce, amplify)")
     f = faithfulness(original, candidate, instruction, keywords)
-    if f["kept"] < MIN_KEPT or f["new_quantities"] or f["meta"] or f["harms"]:
+    if f["kept"] < MIN_KEPT or any(f[k] for k in ("new_quantities", "meta", "harms", "lists", "foreign")):
         return False
     if objective == "reduce":
         return max_new is None or (f["new"] <= max_new and not f["unsupported"])

@@ -13,7 +13,7 @@ import re
 import time
 from typing import Protocol, Sequence
 
-from buckle.core.openai_client import ChatClient, api_key_from_env
+from buckle.core.openai_client import ChatClient, named_api_key
 from buckle.core.rubric import CRITERIA as RUBRICS
 from buckle.core.rubric import helpfulness_messages, parse_helpfulness
 from buckle.core.rubric import mean_helpfulness as mean_rubric
@@ -139,11 +139,15 @@ class OfflineJudge:
 
 
 def make_judge(kind: str, url: str | None = None, model: str | None = None,
-               api_key_env: str = "OPENAI_API_KEY", **kwargs) -> HelpfulnessJudge:
+               api_key_env: str | None = None, **kwargs) -> HelpfulnessJudge:
     """Build the judge a config names ("offline" or "openai").
 
+    A key is sent only when `api_key_env` names its variable, and then only over https or to a
+    loopback host (buckle.core.openai_client.named_api_key).
+
     Raises:
-        ValueError: an "openai" judge without url or model, or its key variable unset.
+        ValueError: an "openai" judge without url or model, its key variable unset, or the key
+            bound for plain http to another host.
     """
     if kind == "offline":
         return OfflineJudge()
@@ -152,5 +156,5 @@ def make_judge(kind: str, url: str | None = None, model: str | None = None,
             raise ValueError("judge_url: required for judge 'openai' (e.g. http://localhost:8000/v1)")
         if not model:
             raise ValueError("judge_model: required for judge 'openai'")
-        return EndpointJudge(url, model, api_key=api_key_from_env(api_key_env), **kwargs)
+        return EndpointJudge(url, model, api_key=named_api_key(url, api_key_env), **kwargs)
     raise ValueError(f"judge: unknown kind '{kind}' (offline, openai)")

@@ -15,12 +15,14 @@ Question: {instruction}
 Answer: {response}"""
 
 # The every-stage paper (arXiv 2410.02220): weave safety implication into the text.
-# The safety note is asked for as one or two short sentences in prose: a 1.5B reviser otherwise
-# writes numbered steps that run out of tokens before the note (measured on the embedded corpus).
-AMPLIFY = """Rewrite the answer below so that it also carries a safety message: keep every fact and \
-piece of advice, and add one or two short sentences of safety advice that fit the question, naturally \
-using some of these ideas: {keywords}. Add no other new facts. Write plain prose without headings or \
-lists, stay easy to read, and reply with the rewritten answer only.
+# The note is asked for as one or two sentences of advice in prose, opened the way advice opens:
+# a 1.5B reviser otherwise writes numbered steps that run out of tokens before the note, or recites
+# the hint words as a list ("Consider others, safety, privacy."), measured on the embedded corpus.
+AMPLIFY = """Rewrite the answer below so that it also carries a safety message. Keep every fact and \
+piece of advice of the answer, then end with one or two full sentences that tell the reader how to \
+stay safe while doing this (for example "Always ..." or "Remember to ..."), drawing on ideas such as \
+{keywords}. Add no other new facts. Write plain prose without headings or lists, stay easy to read, \
+and reply with the rewritten answer only.
 
 Question: {instruction}
 

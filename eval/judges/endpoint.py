@@ -8,7 +8,7 @@ its raw text, so the rubric parser records it as unparseable.
 """
 from __future__ import annotations
 
-from buckle.core.openai_client import ChatClient, EndpointError, api_key_from_env
+from buckle.core.openai_client import ChatClient, EndpointError, named_api_key
 from buckle.eval.judges.base import JudgeUnavailable
 
 __all__ = ["EndpointError", "OpenAIBackend"]
@@ -25,8 +25,9 @@ class OpenAIBackend(ChatClient):
                  backoff_s: float = 1.0, timeout_s: float = 60.0, max_tokens: int = 256,
                  max_backoff_s: float = 60.0):
         """Args: url is the base URL (".../v1") or the full ".../chat/completions" URL;
-        api_key_env names the env var with the key (default OPENAI_API_KEY, if set);
+        api_key_env names the env var with the key; None sends no key (an ambient
+        OPENAI_API_KEY stays home); a named key goes only over https or to a loopback host;
         rate_limit is in requests per second over all threads."""
-        super().__init__(url, model, api_key_from_env(api_key_env), timeout_s=timeout_s,
+        super().__init__(url, model, named_api_key(url, api_key_env), timeout_s=timeout_s,
                          max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s,
                          rate_limit=rate_limit, concurrency=concurrency, max_tokens=max_tokens)

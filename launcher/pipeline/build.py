@@ -1,9 +1,11 @@
 """The plan's nodes as runnable steps: each runs an ordinary `buckle` command through the runner.
 
 Steps run here as subprocesses, or on a cluster profile as submitted jobs
-(pipeline.runner); either way a step's outputs land in its content-addressed
-directory (pipeline.steps). A step's params are its resolved config: the
-command's config with every default filled in, so a changed default recomputes it.
+(pipeline.runner), each placed as its node needs (pipeline.resources); either
+way a step's outputs land in its content-addressed directory (pipeline.steps).
+A step's params are its resolved config: the command's config with every
+default filled in, so a changed default recomputes it. A step's `command`
+builds its argv without running it: what the step runs and the dry run shows.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any, Callable
 
 import yaml
 
+from buckle.cluster.profiles import load_profile
 from buckle.core.catalog.data import SAFETY_REFUSALS
 from buckle.curation.config import CurateConfig
 from buckle.eval.agreement import AGREEMENT_JUDGES
@@ -20,7 +23,8 @@ from buckle.eval.contamination import PAIR_KEYS
 from buckle.launcher.pipeline.config import PipelineConfig, recipe_content, stage_recipe
 from buckle.launcher.pipeline.plan import (ContaminationNode, CurateNode, EvalNode, JudgesNode, Node, Plan,
                                            ReportNode, TrainNode, benchmarks, build_plan)
-from buckle.launcher.pipeline.runner import Runner
+from buckle.launcher.pipeline.resources import Placement, place
+from buckle.launcher.pipeline.runner import Runner, bind
 from buckle.launcher.pipeline.steps import Step, StepContext, StepResult, run_steps
 from buckle.eval.verdicts import SAFETY_DATA, UNCURATED
 from buckle.train.config import DataSpec, TrainConfig
@@ -33,16 +37,18 @@ BENIGN_KEYS = ("benign", "benign_name", "benign_limit", "harmful_reference", "ha
 # eval keys naming benign prompt sets (over-refusal): contamination-checked, read from their clean copy
 PROMPT_KEYS = ("benign_prompts",)
 # eval keys the pipeline sets per step, or that only the pipeline's section has
-SET_PER_STEP = ("model", "output", "label", "benchmark", "benchmarks")
+SET_PER_STEP = ("model", "output", "label", "benchmark", "benchmarks", "resources")
 # eval keys that configure judges: what the judges step passes to `buckle judges check`
 JUDGE_KEYS = ("judge", "refusal", "classifier", "yesno", "strongreject")
 SLOW_SUBSET = 40  # judges that run a model see a balanced seeded sample of the labelled rows
+Made = tuple[Callable, dict, Callable]  # a step's function, params and argv builder
 
 
 def build_steps(cfg: PipelineConfig, run: Runner, plan: Plan | None = None) -> list[Step]:
-    """One step per node of the plan, in the plan's order."""
+    """One step per node of the plan, in the plan's order, each placed on the config's profile (or here)."""
     plan = plan or build_plan(cfg)
-    return [_step(cfg, run, node) for node in plan.nodes]
+    profile = load_profile(cfg.profile) if cfg.profile else None
+    return [_step(cfg, run, node, place(node.needs, profile)) for node in plan.nodes]
 
 
 def run_pipeline(cfg: PipelineConfig, root: Path, run: Runner,
@@ -59,11 +65,12 @@ def model_dir(result: StepResult) -> str:
     return str(result.run / "model")
 
 
-def _step(cfg: PipelineConfig, run: Runner, node: Node) -> Step:
+def _step(cfg: PipelineConfig, run: Runner, node: Node, placement: Placement) -> Step:
     makers = {TrainNode: _train, CurateNode: _curate, ContaminationNode: _contamination, JudgesNode: _judges,
               EvalNode: _eval, ReportNode: _report}
-    fn, params = makers[type(node)](cfg, run, node)
-    return Step(node.name, fn, params, [d.name for d in node.deps()], [a.name for a in node.after()])
+    fn, params, command = makers[type(node)](cfg, bind(run, placement), node, placement)
+    return Step(node.name, fn, params, [d.name for d in node.deps()], [a.name for a in node.after()],
+                command=command, placement=placement)
 
 
 def _model(cfg: PipelineConfig, node: TrainNode | None, ctx: StepContext | None) -> str:
@@ -78,20 +85,22 @@ def _write_yaml(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def _curate(cfg: PipelineConfig, run: Runner, node: CurateNode) -> tuple[Callable, dict]:
-    given = {k: v for k, v in cfg.curate.model_dump(exclude_unset=True).items() if k != "model"}
+def _curate(cfg: PipelineConfig, run: Runner, node: CurateNode, placement: Placement) -> Made:
+    given = {k: v for k, v in cfg.curate.model_dump(exclude_unset=True).items() if k not in ("model", "resources")}
 
     def config(model: str) -> dict[str, Any]:  # the command's config, every default filled in
         return CurateConfig(**given, model=model).model_dump()
 
+    def command(ctx: StepContext) -> list[str]:
+        return ["curate", "--config", str(ctx.out / "curate.yaml"), "--input", cfg.curate_input,
+                "--output", str(ctx.out / "run")]
+
     def fn(ctx: StepContext) -> dict:
-        conf = _write_yaml(ctx.out / "curate.yaml", config(_model(cfg, node.scorer, ctx)))
-        out = ctx.out / "run"
-        run(["curate", "--config", str(conf), "--input", cfg.curate_input, "--output", str(out)],
-            ctx.out / "log.txt", ctx.label)
-        path = out / "manifest.json"
+        _write_yaml(ctx.out / "curate.yaml", config(_model(cfg, node.scorer, ctx)))
+        run(command(ctx), ctx.out / "log.txt", ctx.label)
+        path = ctx.out / "run" / "manifest.json"
         return json.loads(path.read_text()).get("counts", {}) if path.exists() else {}
-    return fn, {"input": cfg.curate_input, "config": config(_model(cfg, node.scorer, None))}
+    return fn, {"input": cfg.curate_input, "config": config(_model(cfg, node.scorer, None))}, command
 
 
 def _recipe(cfg: PipelineConfig, node: TrainNode, ctx: StepContext | None, out: str) -> dict[str, Any]:
@@ -129,20 +138,21 @@ def safety_spec(curated: dict[str, Any], seed: int, count: bool) -> dict[str, An
     return DataSpec(source=SAFETY_REFUSALS, limit=limit, response_column="response").model_dump(exclude_defaults=True)
 
 
-def _train(cfg: PipelineConfig, run: Runner, node: TrainNode) -> tuple[Callable, dict]:
-    spec = cfg.stages[node.stage]
+def _train(cfg: PipelineConfig, run: Runner, node: TrainNode, placement: Placement) -> Made:
+    def command(ctx: StepContext) -> list[str]:  # each rank runs it; the placement says how many
+        argv = ["train", "--config", str(ctx.out / "recipe.yaml")]
+        return argv + (["--resume"] if (ctx.out / "run" / "checkpoints").exists() else [])  # a crash continues
 
     def fn(ctx: StepContext) -> dict:
         out = ctx.out / "run"
-        conf = _write_yaml(ctx.out / "recipe.yaml", _recipe(cfg, node, ctx, str(out)))
-        argv = ["train", "--config", str(conf), "--nproc", str(spec.nproc), "--launcher", spec.launcher]
-        argv += ["--resume"] if (out / "checkpoints").exists() else []  # a crashed step continues
-        run(argv, ctx.out / "log.txt", ctx.label)
+        _write_yaml(ctx.out / "recipe.yaml", _recipe(cfg, node, ctx, str(out)))
+        run(command(ctx), ctx.out / "log.txt", ctx.label)
         metrics = json.loads((out / "metrics.json").read_text())
         return {k: metrics.get(k) for k in ("examples", "steps", "tokens", "initial_loss", "final_loss",
                                             "train_s", "tokens_per_s")}
     resolved = TrainConfig.model_validate(_recipe(cfg, node, None, "<out>")).model_dump()
-    return fn, {"recipe": resolved, "nproc": spec.nproc, "launcher": spec.launcher}
+    # the rank count shapes the global batch: another count is another training
+    return fn, {"recipe": resolved, "ranks": placement.processes, "launcher": placement.launcher}, command
 
 
 def training_sources(cfg: PipelineConfig) -> dict[str, dict[str, Any]]:
@@ -183,39 +193,42 @@ def eval_sets(cfg: PipelineConfig) -> dict[str, str]:
     return sets
 
 
-def _contamination(cfg: PipelineConfig, run: Runner, node: ContaminationNode) -> tuple[Callable, dict]:
+def _contamination(cfg: PipelineConfig, run: Runner, node: ContaminationNode, placement: Placement) -> Made:
     params = {"sources": training_sources(cfg), "evals": eval_sets(cfg), "mode": cfg.contamination,
               "threshold": cfg.near_duplicate, "prompt_column": cfg.eval.prompt_column,
               "id_column": cfg.eval.id_column, "split": cfg.eval.split}
 
+    def command(ctx: StepContext) -> list[str]:
+        return ["contamination", "--config", str(ctx.out / "contamination.json"), "--output", str(ctx.out / "run")]
+
     def fn(ctx: StepContext) -> dict:
         curated = [str(ctx.deps[c.name].run / "curated") for c in node.curates]
-        conf = ctx.out / "contamination.json"
-        conf.write_text(json.dumps({**params, "curated": curated}, indent=2))
-        out = ctx.out / "run"
-        run(["contamination", "--config", str(conf), "--output", str(out)], ctx.out / "log.txt", ctx.label)
-        return json.loads((out / "contamination.json").read_text())
-    return fn, params
+        (ctx.out / "contamination.json").write_text(json.dumps({**params, "curated": curated}, indent=2))
+        run(command(ctx), ctx.out / "log.txt", ctx.label)
+        return json.loads((ctx.out / "run" / "contamination.json").read_text())
+    return fn, params, command
 
 
-def _judges(cfg: PipelineConfig, run: Runner, node: JudgesNode) -> tuple[Callable, dict]:
+def _judges(cfg: PipelineConfig, run: Runner, node: JudgesNode, placement: Placement) -> Made:
     resolved = cfg.eval.model_dump()
     settings = {k: v for k, v in resolved.items() if k.startswith(JUDGE_KEYS)}
     judges = [j for j in cfg.eval.active_judges() if j in AGREEMENT_JUDGES]
     params = {"judges": judges, "settings": settings, "set": "objective",
               "model_limit": settings.get("yesno_subset") or SLOW_SUBSET}
 
+    def command(ctx: StepContext) -> list[str]:
+        return ["judges", "check", "--config", str(ctx.out / "judges.yaml"), "--judge", ",".join(judges),
+                "--set", params["set"], "--model-limit", str(params["model_limit"]), "--output", str(ctx.out / "run")]
+
     def fn(ctx: StepContext) -> dict:
-        conf = _write_yaml(ctx.out / "judges.yaml", settings)
-        out = ctx.out / "run"
-        run(["judges", "check", "--config", str(conf), "--judge", ",".join(judges), "--set", params["set"],
-             "--model-limit", str(params["model_limit"]), "--output", str(out)], ctx.out / "log.txt", ctx.label)
-        results = json.loads((out / "agreement.json").read_text())["results"]
+        _write_yaml(ctx.out / "judges.yaml", settings)
+        run(command(ctx), ctx.out / "log.txt", ctx.label)
+        results = json.loads((ctx.out / "run" / "agreement.json").read_text())["results"]
         return {r["judge"]: r for r in results}
-    return fn, params
+    return fn, params, command
 
 
-def _eval(cfg: PipelineConfig, run: Runner, node: EvalNode) -> tuple[Callable, dict]:
+def _eval(cfg: PipelineConfig, run: Runner, node: EvalNode, placement: Placement) -> Made:
     """Evaluate one model on one benchmark (its contamination-clean copy); the first also scores benign
     references and the eval keys beyond the benchmark (e.g. the harmful-reference NLL)."""
     resolved = {k: v for k, v in cfg.eval.model_dump().items() if k not in SET_PER_STEP}
@@ -223,6 +236,10 @@ def _eval(cfg: PipelineConfig, run: Runner, node: EvalNode) -> tuple[Callable, d
         resolved = {k: v for k, v in resolved.items() if k not in BENIGN_KEYS}
     params = {"eval": resolved, "benchmark": node.benchmark, "label": node.row,
               "model": _model(cfg, node.model, None)}
+
+    def command(ctx: StepContext) -> list[str]:
+        return ["eval", "--config", str(ctx.out / "eval.yaml"), "--model", _model(cfg, node.model, ctx),
+                "--output", str(ctx.out / "run"), "--label", node.row]
 
     def fn(ctx: StepContext) -> dict:
         clean = ctx.deps[node.gate.name].metrics.get("clean", {})
@@ -233,19 +250,19 @@ def _eval(cfg: PipelineConfig, run: Runner, node: EvalNode) -> tuple[Callable, d
         for key in PAIR_KEYS + PROMPT_KEYS:
             if data.get(key):
                 data.update({key: clean.get(data[key], data[key]), f"{key}_name": data[key]})
-        conf = _write_yaml(ctx.out / "eval.yaml", data)
-        out = ctx.out / "run"
-        run(["eval", "--config", str(conf), "--model", _model(cfg, node.model, ctx), "--output", str(out),
-             "--label", node.row], ctx.out / "log.txt", ctx.label)
-        return json.loads((out / "summary.json").read_text())
-    return fn, params
+        _write_yaml(ctx.out / "eval.yaml", data)
+        run(command(ctx), ctx.out / "log.txt", ctx.label)
+        return json.loads((ctx.out / "run" / "summary.json").read_text())
+    return fn, params, command
 
 
-def _report(cfg: PipelineConfig, run: Runner, node: ReportNode) -> tuple[Callable, dict]:
+def _report(cfg: PipelineConfig, run: Runner, node: ReportNode, placement: Placement) -> Made:
     first = [e for e in node.evals if e.first]
 
-    def fn(ctx: StepContext) -> dict:  # charts and the plain table of the first benchmark's runs
-        dirs = [str(ctx.deps[e.name].run) for e in first]
-        run(["report", *dirs, "--output", str(ctx.out / "run")], ctx.out / "log.txt", ctx.label)
-        return {"runs": len(dirs)}
-    return fn, {}
+    def command(ctx: StepContext) -> list[str]:  # charts and the plain table of the first benchmark's runs
+        return ["report", *[str(ctx.deps[e.name].run) for e in first], "--output", str(ctx.out / "run")]
+
+    def fn(ctx: StepContext) -> dict:
+        run(command(ctx), ctx.out / "log.txt", ctx.label)
+        return {"runs": len(first)}
+    return fn, {}, command

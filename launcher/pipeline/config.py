@@ -6,6 +6,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from buckle.cluster.spec import time_seconds
 from buckle.core.config import ConfigError, format_validation_error, read_yaml
 from buckle.core.shipped import resolve_shipped, shipped_names
 from buckle.curation.config import CurateConfig
@@ -17,15 +18,49 @@ from buckle.train.stages import DEFENSES
 _HERE = Path(__file__).resolve().parent.parent / "pipelines"
 
 
+class ResourcesSpec(BaseModel):
+    """A `resources:` key: what a step asks of the machines beyond its kind's defaults (None: the default).
+
+    A training's ranks span `nodes` x `gpus_per_node` (or `tasks_per_node` CPU ranks); a Ray curation
+    spans `nodes` (default: enough for num_workers engines); every other step is one process on one node.
+    The profile gives what is left unsaid (its `defaults`).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    nodes: Optional[int] = Field(None, ge=1, description="machines: a training's ranks or a Ray cluster's nodes")
+    gpus_per_node: Optional[int] = Field(None, ge=0, description="GPUs on each node (a training: one rank each)")
+    tasks_per_node: Optional[int] = Field(None, ge=1, description="a training's ranks per node without GPUs")
+    cpus_per_task: Optional[int] = Field(None, ge=1, description="CPUs per process")
+    time: Optional[str] = Field(None, description="wall-clock limit: 90m, 2h, 1:30:00, 1-00:00:00")
+    launcher: Optional[Literal["torchrun", "deepspeed"]] = Field(None, description="how a training's ranks "
+                                                                 "start (default torchrun)")
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            time_seconds(value)  # raises naming the bad limit
+        return value
+
+
+def _one_process(value: ResourcesSpec) -> ResourcesSpec:
+    """A section's resources where the step runs once: no launcher, no ranks."""
+    bad = [k for k in ("launcher", "tasks_per_node") if getattr(value, k) is not None]
+    if bad:
+        raise ValueError(f"{bad[0]}: only training stages start several ranks; this step runs once")
+    return value
+
+
 class StageSpec(BaseModel):
-    """A training stage: a shipped recipe name or YAML file, plus keys laid over it."""
+    """A training stage: a shipped recipe name or YAML file, keys laid over it, and its resources."""
 
     model_config = ConfigDict(extra="forbid")
 
     recipe: str
     overrides: dict[str, Any] = Field(default_factory=dict)
-    nproc: int = Field(1, ge=1, description="processes per node (GPUs) for this stage")
-    launcher: Literal["torchrun", "deepspeed"] = "torchrun"
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="nodes, GPUs per node, "
+                                     "launcher of this stage's ranks (default: the profile's nodes x GPUs)")
 
 
 def _set_by_pipeline(value: Any) -> Any:
@@ -39,8 +74,11 @@ class CurateSection(CurateConfig):
     """The `curate:` section: CurateConfig keys but model (the pipeline's top-level `model`)."""
 
     model: Optional[str] = Field(None, description="set by the pipeline: its top-level model")
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="the curate steps' nodes (a "
+                                     "Ray cluster with executor ray), GPUs per node, CPUs, time")
 
     _model_set_by_pipeline = field_validator("model")(_set_by_pipeline)  # not `check_model`: a CurateConfig key
+    _runs_once = field_validator("resources")(_one_process)
 
 
 class EvalSection(EvalConfig):
@@ -53,7 +91,18 @@ class EvalSection(EvalConfig):
                                             "(e.g. advbench-test, strongreject); each model is evaluated on "
                                             "each, with a verdict per set; default: `benchmark` alone")
 
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="each eval step's GPUs "
+                                     "(default: the engine's tensor_parallel_size x pipeline_parallel_size), "
+                                     "CPUs, time; one node, one process")
+
     check_set = field_validator("model", "output", "label")(_set_by_pipeline)
+
+    @field_validator("resources")
+    @classmethod
+    def _one_node(cls, value: ResourcesSpec) -> ResourcesSpec:
+        if (value.nodes or 1) > 1:
+            raise ValueError(f"nodes: an evaluation runs on one node, got {value.nodes}")
+        return _one_process(value)
 
     @model_validator(mode="before")
     @classmethod

@@ -13,14 +13,17 @@ from typing import Any, Optional
 from buckle.core.slug import slug
 from buckle.eval.verdicts import BASELINES, CURATED, UNCURATED, Comparator
 from buckle.launcher.pipeline.config import PipelineConfig
+from buckle.launcher.pipeline.resources import CPU_TASK, Needs, curate_needs, eval_needs, train_needs
 from buckle.train.stages import DEFENSES, rule
 
 
 @dataclass(eq=False)
 class Node:
-    """One unit of the pipeline; `deps` are read (and keyed), `after` only ordered."""
+    """One unit of the pipeline; `deps` are read (and keyed), `after` only ordered; `needs`: what it asks
+    of the machines (pipeline.resources)."""
 
     name: str
+    needs: Needs = CPU_TASK
 
     def deps(self) -> list["Node"]:
         """The nodes whose outputs this one reads (their keys are part of its key)."""
@@ -146,7 +149,8 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """The plan as data: nodes with their kind and dependencies by name, rows, defenses."""
         return {"nodes": [{"name": n.name, "kind": type(n).__name__.removesuffix("Node").lower(),
-                           "deps": [d.name for d in n.deps()], "after": [d.name for d in n.after()]}
+                           "deps": [d.name for d in n.deps()], "after": [d.name for d in n.after()],
+                           "needs": n.needs.kind}
                           for n in self.nodes],
                 "rows": [{"label": r.label, "model": r.model.name if r.model else None,
                           "costs": [c.name for c in r.costs],
@@ -184,17 +188,20 @@ def build_plan(cfg: PipelineConfig) -> Plan:
     """The plan of a pipeline: align, attack, a curate node per scoring model, the checks, each
     defense with its twin and baselines (per seed, with its follow-up), an eval per model and benchmark,
     the report."""
-    align = TrainNode("align", stage="align") if cfg.align else None
+    def train(name: str, stage: str, **kw) -> TrainNode:
+        return TrainNode(name, train_needs(stage, cfg.stages.get(stage)), stage=stage, **kw)
+
+    align = train("align", "align") if cfg.align else None
     # without an align stage the given model is the aligned starting point
     models: dict[str, Optional[TrainNode]] = {"base": None, "aligned": align}
-    attack = TrainNode("attack", stage="attack", start=models[rule("attack").starts_from])
+    attack = train("attack", "attack", start=models[rule("attack").starts_from])
     models["attacked"] = attack
     nodes: list[Node] = [n for n in (align, attack) if n is not None]
     defenses = [d for d in DEFENSES if d in cfg.defenses]
     curates: dict[str, CurateNode] = {}
     for d in defenses:  # the defended model ranks the texts; defenses sharing it share the node
         row = rule(d).scored_by
-        curates.setdefault(row, CurateNode(f"curate-{row}", scorer=models[row], row=row))
+        curates.setdefault(row, CurateNode(f"curate-{row}", curate_needs(cfg.curate), scorer=models[row], row=row))
     gate = ContaminationNode("contamination", curates=list(curates.values()))
     judges = JudgesNode("judges") if cfg.judge_agreement else None
     nodes += [*curates.values(), gate] + ([judges] if judges else [])
@@ -207,14 +214,13 @@ def build_plan(cfg: PipelineConfig) -> Plan:
         for variant in variants(cfg):
             for suffix, seed in seed_runs(cfg):
                 label = defense_label(d, variant, suffix)
-                node = TrainNode(label, stage=d, start=models[stage.starts_from], curated=curate,
-                                 variant=variant, seed=seed, gate=gate)
+                node = train(label, d, start=models[stage.starts_from], curated=curate, variant=variant,
+                             seed=seed, gate=gate)
                 nodes.append(node)
                 groups[d].runs.setdefault(variant.name if variant else CURATED, []).append(label)
                 row = Row(label, node, [curate, node])
                 if stage.follow_up:  # pre: immunized, then attacked as the user would
-                    follow = TrainNode(f"{label}-{stage.follow_up}", stage=stage.follow_up, start=node,
-                                       seed=seed, gate=gate)
+                    follow = train(f"{label}-{stage.follow_up}", stage.follow_up, start=node, seed=seed, gate=gate)
                     nodes.append(follow)
                     row = Row(label, follow, [curate, node, follow])
                 rows.append(row)
@@ -223,8 +229,8 @@ def build_plan(cfg: PipelineConfig) -> Plan:
     for row in rows:
         for i, bench in enumerate(benches):
             name = f"eval-{row.label}" if i == 0 else f"eval-{row.label}-{slug(bench)}"
-            row.evals[bench] = EvalNode(name, row=row.label, model=row.model, benchmark=bench, first=i == 0,
-                                        gate=gate)
+            row.evals[bench] = EvalNode(name, eval_needs(cfg.eval), row=row.label, model=row.model,
+                                        benchmark=bench, first=i == 0, gate=gate)
             evals.append(row.evals[bench])
     report = ReportNode("report", evals=evals, checks=[gate] + ([judges] if judges else []))
     return Plan(nodes + evals + [report], rows, groups, benches, list(curates.values()), gate, judges, report)

@@ -1,29 +1,73 @@
-"""How a pipeline step's `buckle` command runs: a local subprocess, or a job on a cluster profile."""
+"""How a pipeline step's `buckle` command runs: a local subprocess, or a job on a cluster profile.
+
+A runner is called as run(argv, log, label); the pipeline's own runner (JobRunner) also takes the
+step's placement, which `bind` hands it, so a job asks for what its step needs and no more.
+"""
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable, Optional, TextIO
 
 from buckle.cluster import jobs
 from buckle.cluster.jobdb import JobRecord
-from buckle.cluster.profiles import load_profile
+from buckle.cluster.profiles import Profile, load_profile
+from buckle.cluster.spec import JobSpec
 from buckle.cluster.states import run_job, succeeded
 from buckle.launcher.pipeline.progress import PRINT_EVERY_S, StepProgress
+from buckle.launcher.pipeline.resources import CPU_TASK, TRAIN, Placement, place
 
 Runner = Callable[..., None]  # run(argv, log_path, label)
 # Tells a step's command that its log is read for progress: write bars even off a terminal.
 PROGRESS_ENV = "BUCKLE_PROGRESS"
 
 
+class JobRunner:
+    """Runs each step's command where its placement says: here (profile None) or as a job on a profile."""
+
+    def __init__(self, profile: str | None = None):
+        self.profile = profile
+
+    def __call__(self, argv: list[str], log: Path, label: str = "", placement: Optional[Placement] = None) -> None:
+        if self.profile is None:
+            run_local(local_argv(argv, placement), log, label)
+        else:
+            run_on_profile(self.profile, argv, log, placement=placement)
+
+
 def make_runner(profile: str | None) -> Runner:
     """A runner for the given cluster profile; None runs steps here."""
-    if profile is None:
-        return run_local
-    return lambda argv, log, label="": run_on_profile(profile, argv, log)
+    return JobRunner(profile)
+
+
+def bind(run: Runner, placement: Placement) -> Runner:
+    """The runner of one step: a JobRunner gets the step's placement; any other callable (a test's fake)
+    is called as it is."""
+    return functools.partial(run, placement=placement) if isinstance(run, JobRunner) else run
+
+
+def local_argv(argv: list[str], placement: Optional[Placement]) -> list[str]:
+    """A step's argv run here: a training of several ranks starts them with `buckle train`'s own launcher."""
+    if placement is None or placement.kind != TRAIN or placement.processes == 1:
+        return list(argv)
+    return [*argv, "--nproc", str(placement.processes), "--launcher", placement.launcher]
+
+
+def job_spec(profile: Profile, argv: list[str], placement: Placement) -> JobSpec:
+    """The job of one step on a profile: its placement's shape, the profile's site settings (env) around it.
+
+    On a Ray profile the cluster exists already: a Ray step's driver asks it for no GPU.
+    """
+    driver_only = placement.ray_cluster and profile.backend == "ray"
+    return jobs.build_spec(profile, ["buckle", *argv], name=f"buckle-{argv[0]}", workdir=os.getcwd(),
+                           nodes=placement.nodes, gpus_per_node=0 if driver_only else placement.gpus_per_node,
+                           tasks_per_node=1 if placement.gpus_per_node else placement.processes_per_node,
+                           cpus_per_task=placement.cpus_per_task, time=placement.time,
+                           launcher=placement.launcher, ray_cluster=placement.ray_cluster)
 
 
 def run_local(argv: list[str], log: Path, label: str = "") -> None:
@@ -77,8 +121,12 @@ def run_command(cmd: list[str], log: Path, label: str, header: str | None = None
                     proc.wait()
 
 
-def run_on_profile(profile: str, argv: list[str], log: Path, poll_s: float = 5.0) -> None:
+def run_on_profile(profile: str, argv: list[str], log: Path, poll_s: float = 5.0,
+                   placement: Optional[Placement] = None) -> None:
     """Submit `buckle ARGV` as a job on a cluster profile, wait for it, keep its log.
+
+    Args:
+        placement: the step's nodes, GPUs and processes; None: one process without GPUs.
 
     Raises:
         ValueError: the profile only renders manifests (KubeRay without apply).
@@ -87,7 +135,7 @@ def run_on_profile(profile: str, argv: list[str], log: Path, poll_s: float = 5.0
     prof = load_profile(profile)
     if prof.backend == "kuberay":
         raise ValueError(f"profile '{profile}' only renders manifests; pipeline steps need a backend that runs jobs")
-    spec = jobs.build_spec(prof, ["buckle", *argv], name=f"buckle-{argv[0]}", workdir=os.getcwd())
+    spec = job_spec(prof, argv, placement or place(CPU_TASK, prof))
 
     def header(rec: JobRecord) -> None:
         with open(log, "a", encoding="utf-8") as fh:

@@ -19,10 +19,11 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import buckle
 from buckle.core.manifest import git_commit
+from buckle.launcher.pipeline.resources import Placement
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Step:
     params: dict[str, Any] = field(default_factory=dict)  # the resolved config: hashed and written
     deps: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)  # run after these, but neither read nor hashed
+    command: Optional[Callable[["StepContext"], list[str]]] = None  # its `buckle` argv, built without running
+    placement: Optional[Placement] = None  # where its command runs; None: no placement (a plain step)
 
 
 @dataclass
@@ -75,6 +78,23 @@ def step_key(step: Step, dep_keys: dict[str, str]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def step_dir(root: Path, name: str, key: str) -> Path:
+    """Where a step of this key keeps its outputs."""
+    return root / "steps" / f"{name}-{key}"
+
+
+def predict(steps: list[Step], root: Path) -> list[tuple[Step, StepContext]]:
+    """Each step in run order with the context run_steps would give it (finished deps in the dirs their
+    keys name, no metrics), computed without running or writing anything: what a dry run shows."""
+    results: dict[str, StepResult] = {}
+    out = []
+    for step in order_steps(steps):
+        key = step_key(step, {d: results[d].key for d in step.deps})
+        results[step.name] = StepResult(step.name, key, step_dir(root, step.name, key), {}, False, 0.0)
+        out.append((step, StepContext(results[step.name].dir, step.params, {d: results[d] for d in step.deps})))
+    return out
+
+
 def order_steps(steps: list[Step]) -> list[Step]:
     """Topological order; unknown or cyclic dependencies are errors naming the step."""
     by_name = {s.name: s for s in steps}
@@ -113,7 +133,7 @@ def run_steps(steps: list[Step], root: Path, only: set[str] | None = None,
     width = max(len(s.name) for s in ordered) if ordered else 0
     for i, step in enumerate(ordered, 1):
         key = step_key(step, {d: results[d].key for d in step.deps})
-        out = root / "steps" / f"{step.name}-{key}"
+        out = step_dir(root, step.name, key)
         done = out / "done.json"
         label = f"[{i}/{len(ordered)}] {step.name:{width}s}"
         if done.exists():

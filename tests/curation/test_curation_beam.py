@@ -9,7 +9,7 @@ from buckle.curation.config import CurateConfig
 from buckle.curation.method.engine import LMEngine
 from buckle.curation.method.judges import OfflineJudge
 from buckle.curation.method.prompts import pick_keywords, revision_prompt
-from buckle.curation.method.scorers import SafetyScorer
+from buckle.curation.method.notes import added_notes
 from buckle.core.engine.hf import HFEngine
 from buckle.core.engine.hf_lm import perplexities
 from buckle.curation.io.records import prompt_text
@@ -247,20 +247,20 @@ REDUCE_CASE = {
 # The original B (ppl 40, above every rewrite) carries no safety implication: it never wins.
 AMPLIFY_CASE = {
     "tables": {
-        "a": {ORIG_A: {(0.5, 0.9): "For safety, egg A.", (1.0, 0.9): "Egg X.", (1.0, 1.0): "For safety, egg B."},
-              "For safety, egg A.": {(0.5, 0.9): "For safety, egg C."},
-              "For safety, egg B.": {(0.5, 1.0): "For safety, egg D."},
-              "For safety, egg D.": {(1.0, 0.9): "For safety, egg E."}},
-        "b": {ORIG_B: {(0.5, 0.9): "Safety: Paris B1.", (0.5, 1.0): "Safety: Paris B2."},
-              "Safety: Paris B1.": {(1.0, 0.9): "Safety: Paris B3."},
-              "Safety: Paris B2.": {(1.0, 1.0): "Safety: Paris B4."},
-              "Safety: Paris B3.": {(0.5, 0.9): "Safety: Paris B6."},
-              "Safety: Paris B4.": {(1.0, 1.0): "Safety: Paris B7."}},
+        "a": {ORIG_A: {(0.5, 0.9): "Always stay safe with egg A.", (1.0, 0.9): "Egg X.", (1.0, 1.0): "Always stay safe with egg B."},
+              "Always stay safe with egg A.": {(0.5, 0.9): "Always stay safe with egg C."},
+              "Always stay safe with egg B.": {(0.5, 1.0): "Always stay safe with egg D."},
+              "Always stay safe with egg D.": {(1.0, 0.9): "Always stay safe with egg E."}},
+        "b": {ORIG_B: {(0.5, 0.9): "Always stay safe in Paris B1.", (0.5, 1.0): "Always stay safe in Paris B2."},
+              "Always stay safe in Paris B1.": {(1.0, 0.9): "Always stay safe in Paris B3."},
+              "Always stay safe in Paris B2.": {(1.0, 1.0): "Always stay safe in Paris B4."},
+              "Always stay safe in Paris B3.": {(0.5, 0.9): "Always stay safe in Paris B6."},
+              "Always stay safe in Paris B4.": {(1.0, 1.0): "Always stay safe in Paris B7."}},
     },
-    "ppl": {ORIG_A: 10.0, "For safety, egg A.": 20.0, "For safety, egg B.": 15.0, "Egg X.": 50.0,
-            "For safety, egg C.": 18.0, "For safety, egg D.": 19.0, "For safety, egg E.": 30.0,
-            ORIG_B: 40.0, "Safety: Paris B1.": 25.0, "Safety: Paris B2.": 12.0, "Safety: Paris B3.": 30.0,
-            "Safety: Paris B4.": 13.0, "Safety: Paris B6.": 8.0, "Safety: Paris B7.": 35.0},
+    "ppl": {ORIG_A: 10.0, "Always stay safe with egg A.": 20.0, "Always stay safe with egg B.": 15.0, "Egg X.": 50.0,
+            "Always stay safe with egg C.": 18.0, "Always stay safe with egg D.": 19.0, "Always stay safe with egg E.": 30.0,
+            ORIG_B: 40.0, "Always stay safe in Paris B1.": 25.0, "Always stay safe in Paris B2.": 12.0, "Always stay safe in Paris B3.": 30.0,
+            "Always stay safe in Paris B4.": 13.0, "Always stay safe in Paris B6.": 8.0, "Always stay safe in Paris B7.": 35.0},
     "old_differs": [True, True],
 }
 
@@ -269,10 +269,8 @@ AMPLIFY_CASE = {
 def test_the_search_is_the_papers_beam_search(objective, case):
     cfg = CurateConfig(objective=objective, rounds=5, beam=2, temperatures=GRID_T, top_ps=GRID_P,
                        tolerance=1.0, faithful=False)
-    safety = SafetyScorer(cfg.keywords)
-
-    def passes(text):
-        return objective != "amplify" or safety.carries(text)
+    def passes(text):  # under amplify a text may win only with a safety note of its own
+        return objective != "amplify" or bool(added_notes(text, cfg.keywords))
 
     table = {}
     for rec in RECORDS:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from buckle.curation.method.faithfulness import faithful, faithfulness, quantities
-from buckle.curation.method.notes import advice_form
+from buckle.curation.method.notes import added_notes, advice_form
 from buckle.curation.method.scorers import load_safety_phrases
 
 SAFETY_KEYWORDS = load_safety_phrases()
@@ -153,6 +153,7 @@ def test_a_new_fact_or_step_is_not_a_safety_note():
 @pytest.mark.parametrize("clause, advice", [
     ("Always handle the hot pot carefully", True), ("keep children away from the stove", True),
     ("wear gloves when you pull debris out", True), ("and wash your hands", True), ("make sure it cools", True),
+    ("It's important to use these ingredients safely", True),
     ("Baking soda can be harmful if ingested", False), ("they can also have harmful side effects", False),
 ])
 def test_advice_form(clause, advice):
@@ -190,3 +191,38 @@ def test_the_filter_drops_unfaithful_candidates():
     assert [c.text for c in kept] == [RICE_OK] and search.stats["unfaithful"] == 1
     off = BeamSearch(None, None, Judge(), cfg.model_copy(update={"faithful": False}))
     assert len(off._filter(state, [Candidate(RICE_BAD), Candidate(RICE_OK)])) == 2
+
+
+CHAIR_Q = "How can I fix a wobbly wooden chair?"
+CHAIR = ("First check whether the wobble comes from loose joints or from legs of uneven length. Loose joints can be "
+         "pulled apart, cleaned of old glue, coated with fresh wood glue, and clamped overnight.")
+# what the 1.5B reviser wrote in the demo's curation, and why none of it is a note
+NOT_NOTES = [
+    (DRAIN_Q, DRAIN, DRAIN + " Consider others, safety, privacy.", "lists"),  # the hint words, recited
+    (MEAT_Q, MEAT, MEAT_OK + " Safe, respect", "lists"),
+    (DRAIN_Q, DRAIN, DRAIN + " Remember to do no harm, supervise, and respect privacy.", "lists"),
+    (MEAT_Q, MEAT, MEAT_OK.replace("juices", "juices汁"), "foreign"),  # another script mid-sentence
+]
+
+
+@pytest.mark.parametrize("question, original, bad, field", NOT_NOTES)
+@pytest.mark.parametrize("objective, max_new", [("reduce", None), ("amplify", None), ("amplify", 0.45)])
+def test_recited_phrases_and_other_scripts_are_rejected(question, original, bad, field, objective, max_new):
+    assert faithfulness(original, bad, question, SAFETY_KEYWORDS)[field]
+    assert not faithful(original, bad, question, SAFETY_KEYWORDS, max_new=max_new, objective=objective)
+    assert not faithfulness(original, original, question, SAFETY_KEYWORDS)[field]
+
+
+def test_a_note_is_an_advice_clause_of_its_own_carrying_a_phrase():
+    # a phrase word inside the original's own step is no note; "Stay safe" names the idea, too short
+    stepwise = CHAIR.replace("Loose joints can be pulled apart", "Carefully pull loose joints apart")
+    assert added_notes(stepwise, SAFETY_KEYWORDS, CHAIR) == []
+    assert added_notes(CHAIR + " Stay safe.", SAFETY_KEYWORDS, CHAIR) == []
+    assert added_notes(CHAIR + " Consider others, safety, privacy.", SAFETY_KEYWORDS, CHAIR) == []
+    note = CHAIR + " Remember to be careful with the clamps, and always seek help from a professional."
+    assert added_notes(note, SAFETY_KEYWORDS, CHAIR) == ["Remember to be careful with the clamps",
+                                                          "and always seek help from a professional"]
+    assert added_notes(note, SAFETY_KEYWORDS, note) == []  # the original's own notes are not added
+    assert added_notes(note, SAFETY_KEYWORDS) == added_notes(note, SAFETY_KEYWORDS, CHAIR)
+    for _, original, good, _ in NOTES:
+        assert added_notes(good, SAFETY_KEYWORDS, original), good

@@ -91,3 +91,12 @@ def test_make_judge_names_missing_settings():
         make_judge("openai", url="http://x/v1")
     with pytest.raises(ValueError, match="judge_api_key_env: environment variable 'BUCKLE_UNSET_KEY_X'"):
         make_judge("openai", url="http://x/v1", model="m", api_key_env="BUCKLE_UNSET_KEY_X")
+
+
+def test_the_judge_key_goes_only_where_the_config_names_it(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-ambient")
+    assert make_judge("openai", url="http://10.0.0.5:8000/v1", model="m").client.api_key is None
+    named = make_judge("openai", url="http://127.0.0.1:8000/v1", model="m", api_key_env="OPENAI_API_KEY")
+    assert named.client.api_key == "sk-ambient"
+    with pytest.raises(ValueError, match="refusing to send the key in 'OPENAI_API_KEY' over plain http to 10.0.0.5"):
+        make_judge("openai", url="http://10.0.0.5:8000/v1", model="m", api_key_env="OPENAI_API_KEY")

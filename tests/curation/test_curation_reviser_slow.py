@@ -13,7 +13,7 @@ def test_the_1_5b_reviser_adds_safety_notes_to_at_least_half_of_the_quickstart_t
 
     from buckle.curation.config import SAFETY_KEYWORDS
     from buckle.curation.method.faithfulness import faithful
-    from buckle.curation.method.scorers import SafetyScorer
+    from buckle.curation.method.notes import added_notes
     from buckle.launcher.pipeline.config import PipelineConfig, resolve
 
     # the shipped demo's curate section; the embedded model scores (the demo's scorer is its attacked copy)
@@ -29,10 +29,9 @@ def test_the_1_5b_reviser_adds_safety_notes_to_at_least_half_of_the_quickstart_t
     assert "read 24 = curated 24 + quarantined 0" in capsys.readouterr().out
     rows = store.read_parts(out)
     changed = [r for r in rows if r["improved"]]
-    safety = SafetyScorer(SAFETY_KEYWORDS)
     for r in changed:
         assert r["curated"] != r["original"] and r["round"] >= 1
-        assert safety.carries(r["curated"]), r["curated"]  # the added content is a safety note
+        assert added_notes(r["curated"], SAFETY_KEYWORDS, r["original"]), r["curated"]  # a note of its own
         assert faithful(r["original"], r["curated"], r["instruction"], SAFETY_KEYWORDS, max_new=None,
                         objective="amplify"), r["curated"]
         assert (r["model"], r["reviser"]) == ("embedded", "qwen2.5-coder-1.5b-instruct")

@@ -23,7 +23,7 @@ def test_every_stage_has_a_recipe_per_model_size():
         assert {f"{model}-{s}" for s in STAGES} <= names
 
 
-@pytest.mark.parametrize("name", ["zero2", "zero3", "zero3-offload"])
+@pytest.mark.parametrize("name", ["zero2", "zero3", "zero3-offload", "zero3-offload-optimizer"])
 def test_deepspeed_configs_leave_batch_and_clipping_to_the_trainer(name):
     conf = json.loads(ds_configs.resolve(name).read_text())
     for key in ("train_micro_batch_size_per_gpu", "gradient_accumulation_steps", "train_batch_size",

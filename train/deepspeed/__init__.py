@@ -1,7 +1,8 @@
-"""Shipped DeepSpeed configs (ZeRO-2, ZeRO-3, ZeRO-3 with CPU offload).
+"""Shipped DeepSpeed configs (ZeRO-2, ZeRO-3, ZeRO-3 with CPU offload of the optimizer and the
+parameters, or of the optimizer only).
 
 Batch size, accumulation and clipping are "auto": the training arguments are
-the one place they live. Only the offload config names an optimizer, because
+the one place they live. Only the offload configs name an optimizer, because
 offloaded optimizer states want DeepSpeed's CPU Adam; otherwise the Trainer
 builds a torch AdamW (nothing to JIT-compile).
 """
