@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from buckle.cluster.backends import slurm_ray
 from buckle.cluster.command import job_argv, tool
 from buckle.cluster.profiles import Profile
 from buckle.cluster.spec import JobSpec, slurm_time
@@ -41,6 +42,8 @@ def _launch(spec: JobSpec, profile: Profile) -> tuple[str, int]:
     """The launch line and the number of Slurm tasks per node it needs."""
     argv = shlex.join(job_argv(spec, profile))
     launcher, per_node = spec.resolved_launcher(), spec.procs_per_node
+    if launcher == "none" and spec.ray_cluster:  # Ray over the allocation, then the command once on it
+        return fill(slurm_ray.TEMPLATE.read_text(), slurm_ray.ray_values(spec, profile)) + "\n" + argv, 1
     if launcher == "none":
         return argv, 1
     if launcher in ("srun", "deepspeed"):

@@ -12,7 +12,7 @@ from buckle.launcher.pipeline.plan import EvalNode, Plan
 from buckle.launcher.pipeline.steps import StepResult
 
 HARMFUL_JUDGES_SKIP = ("policy", "helpfulness")  # scores, not a success verdict per prompt
-PAIR_CHARS = 320
+PAIR_CHARS = 800  # a corpus answer and its rewrite fit whole; longer texts lose their middle
 Results = dict[str, StepResult]
 
 
@@ -143,5 +143,7 @@ def _pairs(plan: Plan, results: Results, node: Any, k: int, seed: int) -> str:
 
 
 def _clip(text: str) -> str:
+    # the middle goes, not the end: an amplify note is usually the last sentence
     text = " ".join(str(text).split())
-    return text if len(text) <= PAIR_CHARS else text[:PAIR_CHARS - 3] + "..."
+    half = (PAIR_CHARS - 5) // 2
+    return text if len(text) <= PAIR_CHARS else f"{text[:half]} ... {text[-half:]}"
