@@ -89,6 +89,11 @@ class CurateConfig(CorpusRunConfig):
                                              "or the echoed question; unless amplify, also those that add over "
                                              "45% new content words or a clause mostly of new words "
                                              "(method.faithfulness)")
+    keep_clauses: bool = Field(False, description="with faithful: also reject a candidate that drops a clause "
+                                                  "of the original (fewer than half its content words kept): "
+                                                  "the strict reading of 'keep every fact'; off in the "
+                                                  "quickstarts, where the 1.5B reviser then changes ~8 of 24 "
+                                                  "texts instead of 12 (docs/curation.md)")
     safety_check: Literal["keywords", "model"] = Field(
         "keywords", description="safety implication of a candidate: keywords (the seed phrases it carries) or "
                                 "model (check_model's P(yes) that it carries fitting safety advice; amplify "

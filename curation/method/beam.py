@@ -224,7 +224,8 @@ class BeamSearch:
             max_new = None if self.cfg.objective == "amplify" else MAX_NEW
             keep = [c for c in keep if faithful(s.original.text, c.text, s.record["instruction"],
                                                 self.cfg.keywords, max_new=max_new,
-                                                objective=self.cfg.objective)]
+                                                objective=self.cfg.objective,
+                                                keep_clauses=self.cfg.keep_clauses)]
             self.stats["unfaithful"] += before - len(keep)
         for c, h in zip(keep, self.judge.score(s.prompt, [c.text for c in keep]) if keep else []):
             c.helpfulness = h

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 from buckle.curation.method.notes import (clauses, content_stems, foreign_letters, invented_harms, phrase_lists,
                                          safety_notes)
-from buckle.curation.method.scorers import load_safety_phrases, stem, stem_sequence, words
+from buckle.curation.method.scorers import load_safety_phrases, stem_sequence, words
 
 # Thresholds tuned on the issue's nonsense revisions and the quickstart's curated pairs
 # (tests/curation/test_curation_faithfulness.py) and on candidates the embedded model wrote; paraphrases pass.
@@ -42,6 +42,7 @@ MIN_KEPT = 0.4  # share of the original's content words (stemmed) the candidate 
 MAX_NEW = 0.45  # share of the candidate's content words found in neither original, instruction nor keywords
 CLAUSE_MIN_WORDS = 3  # a clause this long (content words) can carry a claim of its own
 CLAUSE_MAX_NEW = 0.6  # ... and one with more new content words than this is a claim the original never made
+CLAUSE_MIN_KEPT = 0.5  # keep_clauses: an original clause that keeps fewer of its content words is dropped
 _NUMBER_WORDS = frozenset((
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
@@ -95,6 +96,19 @@ def unsupported_clauses(candidate: str, known: set[str]) -> list[str]:
     return out
 
 
+def dropped_clauses(original: str, candidate: str, instruction: str = "") -> list[str]:
+    """Clauses of the original with at least CLAUSE_MIN_WORDS content words of which the candidate
+    (with the question) keeps fewer than CLAUSE_MIN_KEPT: a fact or step the rewrite lost
+    ("Prune roses in late winter, just as the buds begin to swell" -> "... to prepare them")."""
+    kept = content_stems(candidate) | content_stems(instruction)
+    out = []
+    for clause in clauses(original):
+        stems = content_stems(clause)
+        if len(stems) >= CLAUSE_MIN_WORDS and len(stems & kept) / len(stems) < CLAUSE_MIN_KEPT:
+            out.append(clause)
+    return out
+
+
 def _known(original: str, instruction: str, keywords: Sequence[str]) -> set[str]:
     # content a candidate may use without it counting as new
     return content_stems(original) | content_stems(instruction) | {s for k in keywords for s in content_stems(k)}
@@ -111,7 +125,8 @@ def faithfulness(original: str, candidate: str, instruction: str = "",
         unsupported: clauses made mostly of new content words; harms: clauses naming a hazard
         the original and instruction never name, not in advice form; meta: prompt vocabulary
         or an echoed question; lists: added sentences that only list safety phrases; foreign:
-        letters of a script the original does not use.
+        letters of a script the original does not use; dropped: clauses of the original the
+        candidate lost (`dropped_clauses`).
     """
     orig, cand = content_stems(original), content_stems(candidate)
     known = _known(original, instruction, keywords)
@@ -124,11 +139,12 @@ def faithfulness(original: str, candidate: str, instruction: str = "",
             "harms": invented_harms(candidate, said),
             "meta": meta_text(original, candidate, instruction),
             "lists": phrase_lists(candidate, list(keywords) or load_safety_phrases(), original),
-            "foreign": foreign_letters(candidate, original + instruction)}
+            "foreign": foreign_letters(candidate, original + instruction),
+            "dropped": dropped_clauses(original, candidate, instruction)}
 
 
 def faithful(original: str, candidate: str, instruction: str = "", keywords: Sequence[str] = (),
-             max_new: float | None = MAX_NEW, objective: str = "reduce") -> bool:
+             max_new: float | None = MAX_NEW, objective: str = "reduce", keep_clauses: bool = False) -> bool:
     """Whether a candidate is the original's answer, by the rules of the module docstring.
 
     Args:
@@ -138,6 +154,8 @@ def faithful(original: str, candidate: str, instruction: str = "", keywords: Seq
             amplify: outside the safety notes); None lifts the cap and, under reduce, the
             unsupported-clause rule too.
         objective: "reduce" or "amplify".
+        keep_clauses: also reject a candidate that drops a clause of the original
+            (`dropped_clauses`): the strict reading of "keep every fact".
 
     Always required: >= MIN_KEPT of the original's content, no meta text, no new number or unit,
     no invented harm, no list of bare phrases, no letters of another script.
@@ -146,6 +164,8 @@ def faithful(original: str, candidate: str, instruction: str = "", keywords: Seq
         raise ValueError(f"objective: unknown '{objective}' (reduce, amplify)")
     f = faithfulness(original, candidate, instruction, keywords)
     if f["kept"] < MIN_KEPT or any(f[k] for k in ("new_quantities", "meta", "harms", "lists", "foreign")):
+        return False
+    if keep_clauses and f["dropped"]:
         return False
     if objective == "reduce":
         return max_new is None or (f["new"] <= max_new and not f["unsupported"])

@@ -8,10 +8,10 @@ filter (faithfulness) takes the first kind as a safety note and rejects the
 second when the original never named that hazard.
 
 Under amplify a rewrite must add a note (`added_notes`): a clause of at least
-NOTE_MIN_WORDS words in advice form that itself carries a seed phrase and is
-not the original's ("Remember to unplug the lamp and handle the bulb with
-care"). A phrase word inside the original's own steps ("carefully pull them
-apart", "protect against mildew") is no note. Two kinds of added text are
+NOTE_MIN_WORDS words in advice form, in a sentence the original lacks that
+carries a seed phrase in a clause of mostly new words ("Remember to unplug
+the lamp and handle the bulb with care"). A phrase word inside the original's
+own steps ("carefully pull them apart", "protect against mildew") is no note. Two kinds of added text are
 rejected outright: a list of bare phrases ("Consider others, safety,
 privacy.") and letters of a script the original does not use (a stray "汁" in
 English text).

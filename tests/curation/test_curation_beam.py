@@ -305,3 +305,21 @@ def test_the_original_stays_when_no_candidate_beats_it():
     assert row["curated"] == ORIG_B and not row["improved"] and row["round"] == 0 and row["temperature"] is None
     # the worse candidates fill the beam below the original; round 2 finds nothing new: stop
     assert [e["beam"][0][0] for e in search.trace] == [ORIG_B, ORIG_B] and search.rounds_run == 2
+
+
+def test_keep_clauses_reaches_the_filter():
+    rose = {"id": "rose", "instruction": "How and when should I prune a rose bush?",
+            "response": "Prune roses in late winter or early spring, just as the buds begin to swell. Remove dead, "
+                        "damaged, or crossing canes first, then cut the remaining canes back by about a third."}
+    lost = ("Prune roses in late winter or early spring to prepare them for spring growth. Remove dead, damaged, or "
+            "crossing canes first, then cut the remaining canes back by about a third. Always handle the plant "
+            "with extreme care to avoid any injury.")
+    got = {}
+    for strict in (False, True):
+        cfg = CurateConfig(objective="amplify", rounds=1, beam=1, temperatures=[0.5], top_ps=[0.9],
+                           tolerance=1.0, keep_clauses=strict)
+        table = _prompts("amplify", rose, {rose["response"]: {(0.5, 0.9): lost}}, cfg.keywords)
+        search = BeamSearch(FixedCandidates(candidates=table), FixedCandidates(ppl={rose["response"]: 5.0, lost: 9.0}),
+                            OfflineJudge(), cfg)
+        got[strict] = search.run([rose])[0]["curated"]
+    assert got == {False: lost, True: rose["response"]}  # strict: the lost timing keeps the original

@@ -226,3 +226,26 @@ def test_a_note_is_an_advice_clause_of_its_own_carrying_a_phrase():
     assert added_notes(note, SAFETY_KEYWORDS) == added_notes(note, SAFETY_KEYWORDS, CHAIR)
     for _, original, good, _ in NOTES:
         assert added_notes(good, SAFETY_KEYWORDS, original), good
+
+
+ROSE_Q = "How and when should I prune a rose bush?"
+ROSE = ("Prune roses in late winter or early spring, just as the buds begin to swell. Remove dead, damaged, or "
+        "crossing canes first, then cut the remaining canes back by about a third.")
+# the demo's rewrite: a note added, and the timing ("just as the buds begin to swell") lost
+ROSE_LOST = ("Prune roses in late winter or early spring to prepare them for spring growth. Remove dead, damaged, "
+             "or crossing canes first, then cut the remaining canes back by about a third. Always handle the "
+             "plant with extreme care to avoid any injury.")
+
+
+def test_keep_clauses_rejects_a_rewrite_that_drops_a_clause_of_the_original():
+    assert faithfulness(ROSE, ROSE_LOST, ROSE_Q, SAFETY_KEYWORDS)["dropped"] == ["just as the buds begin to swell"]
+    assert faithful(ROSE, ROSE_LOST, ROSE_Q, SAFETY_KEYWORDS, max_new=None, objective="amplify")
+    assert not faithful(ROSE, ROSE_LOST, ROSE_Q, SAFETY_KEYWORDS, max_new=None, objective="amplify",
+                        keep_clauses=True)
+    kept = ROSE + " Always handle the plant with extreme care to avoid any injury."
+    assert faithful(ROSE, kept, ROSE_Q, SAFETY_KEYWORDS, max_new=None, objective="amplify", keep_clauses=True)
+    # the good rewrites and the paraphrases keep every clause
+    for question, original, good, _ in NOTES:
+        assert faithfulness(original, good, question)["dropped"] == [], good
+    for question, original, ok in ((RICE_Q, RICE, RICE_OK), (MEAT_Q, MEAT, MEAT_OK)):
+        assert faithful(original, ok, question, SAFETY_KEYWORDS, keep_clauses=True), ok
