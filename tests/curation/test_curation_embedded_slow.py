@@ -3,7 +3,9 @@ import json
 
 import pytest
 
+from buckle.curation.config import SAFETY_KEYWORDS
 from buckle.curation.io import store
+from buckle.curation.method.notes import added_notes
 from buckle.core.engine.hf_lm import load_lm, perplexities
 from buckle.launcher.cli import main
 
@@ -38,8 +40,11 @@ def test_embedded_model_curates_in_the_objectives_direction(objective, embedded_
         assert row["curated"] != row["original"] and row["round"] == 1
         if objective == "reduce":
             assert row["ppl_after"] < row["ppl_before"]
-        else:
-            assert row["ppl_after"] > row["ppl_before"] and row["safety_after"] >= 1
+        else:  # amplify ranks among texts with a note: an original without one never wins, whatever its perplexity
+            assert added_notes(row["curated"], SAFETY_KEYWORDS, row["original"], row["instruction"])
+            assert row["safety_after"] >= 1
+            if added_notes(row["original"], SAFETY_KEYWORDS):
+                assert row["ppl_after"] > row["ppl_before"]
         assert row["readability_after"] >= 0.9 * row["readability_before"]
         assert row["helpfulness_after"] >= 0.9 * row["helpfulness_before"]
     for row in got:
