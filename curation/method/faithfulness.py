@@ -32,8 +32,8 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from buckle.curation.method.notes import (clauses, content_stems, foreign_letters, invented_harms, phrase_lists,
-                                         safety_notes)
+from buckle.curation.method.notes import (clauses, content_stems, foreign_letters, invented_harms, norm_words,
+                                         phrase_lists, safety_notes)
 from buckle.curation.method.scorers import load_safety_phrases, stem_sequence, words
 
 # Thresholds tuned on the issue's nonsense revisions and the quickstart's curated pairs
@@ -70,17 +70,13 @@ def quantities(text: str) -> set[str]:
     return found
 
 
-def _norm(text: str) -> str:
-    return " ".join(w.lower() for w in words(text))
-
-
 def meta_text(original: str, candidate: str, instruction: str = "") -> list[str]:
     """Prompt vocabulary ("rewritten", "Answer:") in the candidate but in neither original nor instruction,
     plus "echoed question" when the candidate repeats the instruction the original does not."""
     known = f"{original}\n{instruction}".lower()
     found = sorted({m.group(0).lower() for m in _META.finditer(candidate) if m.group(0).lower() not in known})
-    q = _norm(instruction)
-    if len(q.split()) >= 4 and q in _norm(candidate) and q not in _norm(original):
+    q = norm_words(instruction)
+    if len(q.split()) >= 4 and q in norm_words(candidate) and q not in norm_words(original):
         found.append("echoed question")
     return found
 

@@ -96,7 +96,8 @@ def safety_notes(candidate: str, unsupported: Sequence[str], phrases: Sequence[s
     return notes, facts
 
 
-def _norm(text: str) -> str:
+def norm_words(text: str) -> str:
+    """The text's words, lower-cased and single-spaced: for "is this passage in that one" checks."""
     return " ".join(w.lower() for w in words(text))
 
 
@@ -106,11 +107,11 @@ def added_notes(candidate: str, phrases: Sequence[str], original: str = "", inst
     of mostly new words (the clause itself, or "Remember, safety is crucial: wear gloves ...").
     A phrase in a clause made of the original's or the question's words ("carefully pull them
     apart", "To reset the breaker safely") makes no note. original="" asks for a text's own notes."""
-    scorer, said = SafetyScorer(phrases), _norm(original)
+    scorer, said = SafetyScorer(phrases), norm_words(original)
     known = content_stems(original) | content_stems(instruction)
     out = []
     for sentence in _SENTENCE_SPLIT.split(candidate):
-        if said and _norm(sentence) in said:
+        if said and norm_words(sentence) in said:
             continue
         parts = clauses(sentence)
         if any(scorer.carries(p) and _mostly_new(p, known) for p in parts):
@@ -127,11 +128,11 @@ def phrase_lists(candidate: str, phrases: Sequence[str], original: str = "") -> 
     """Sentences the original lacks that list phrases: two or more clauses of at most
     LIST_ITEM_MAX_WORDS words (after a lead-in such as "and") that carry a seed phrase
     ("Safe, respect.", "Remember to do no harm, supervise, and respect privacy.")."""
-    scorer, said = SafetyScorer(phrases), _norm(original)
+    scorer, said = SafetyScorer(phrases), norm_words(original)
     out = []
     for sentence in _SENTENCE_SPLIT.split(candidate):
         bare = [p for p in clauses(sentence) if len(_lead_stripped(p)) <= LIST_ITEM_MAX_WORDS and scorer.carries(p)]
-        if len(bare) >= 2 and _norm(sentence) not in said:
+        if len(bare) >= 2 and norm_words(sentence) not in said:
             out.append(sentence.strip())
     return out
 
