@@ -73,6 +73,13 @@ class CurateConfig(CorpusRunConfig):
     objective: Literal["reduce", "amplify"] = Field(
         "amplify", description="reduce: lower perplexity (CTRL); amplify: add safety implication, "
                                "higher perplexity")
+    revise: Literal["rewrite", "note", "both"] = Field(
+        "rewrite", description="amplify: how the reviser adds the safety implication. rewrite: it rewrites the "
+                               "whole answer (the paper's); note: it writes only the note, appended to the "
+                               "original verbatim, so no fact of the answer can be lost (for a small reviser, "
+                               "which drops clauses when it rewrites); both: each beam member gets both over "
+                               "the grid")
+    note_max_tokens: int = Field(56, ge=1, description="token budget of a note (revise note / both)")
     rounds: int = Field(5, ge=1, le=50, description="beam-search rounds r: each revises every text of the beam, "
                                                      "the k best so far (the original among them); stops earlier "
                                                      "when a round leaves the beam unchanged")
@@ -139,6 +146,8 @@ class CurateConfig(CorpusRunConfig):
             raise ValueError("judge_url: required for judge 'openai' (e.g. http://localhost:8000/v1)")
         if self.judge == "openai" and not self.judge_model:
             raise ValueError("judge_model: required for judge 'openai'")
+        if self.revise != "rewrite" and self.objective != "amplify":
+            raise ValueError(f"revise: '{self.revise}' adds a safety note, which needs objective 'amplify'")
         if self.safety_weight and self.safety_check != "model":
             raise ValueError("safety_weight: needs safety_check 'model' (it weighs the model's P(yes))")
         return self

@@ -15,8 +15,9 @@ OUTPUT_COLUMNS = (
     "id", "instruction", "input", "source", "original", "curated", "improved",
     "ppl_before", "ppl_after", "readability_before", "readability_after",
     "helpfulness_before", "helpfulness_after", "safety_before", "safety_after",
-    "round", "temperature", "top_p", "objective", "model", "reviser",
-)  # model: the scorer (its perplexity ranked the candidates); reviser: the model that wrote them
+    "round", "temperature", "top_p", "revision", "objective", "model", "reviser",
+)  # model: the scorer (its perplexity ranked the candidates); reviser: the model that wrote them;
+# revision: how ("rewrite", or "note": the original verbatim with the reviser's note; "" unchanged)
 # Columns of `buckle score` output.
 SCORE_COLUMNS = ("id", "instruction", "input", "response", "source", "perplexity", "tokens")
 

@@ -25,7 +25,8 @@ from typing import Any, Callable, Sequence
 
 from buckle.curation.config import CurateConfig
 from buckle.curation.method.judges import HelpfulnessJudge
-from buckle.curation.method.prompts import clean_candidate, pick_keywords, revision_prompt
+from buckle.curation.method.prompts import (clean_candidate, note_prompt, pick_keywords, revision_prompt,
+                                            with_note)
 from buckle.curation.io.records import prompt_text
 from buckle.curation.method.faithfulness import MAX_NEW, faithful
 from buckle.curation.method.notes import added_notes
@@ -50,6 +51,7 @@ class Candidate:
     round: int = 0
     temperature: float | None = None
     top_p: float | None = None
+    revision: str = ""  # how the reviser made it: "rewrite" or "note" (the original: "")
 
 
 @dataclass
@@ -127,6 +129,7 @@ class BeamSearch:
         self.reviser_name = reviser_name if reviser_name is not None else model_name
         self.safety = SafetyScorer(cfg.keywords)
         self.grid = list(itertools.product(cfg.temperatures, cfg.top_ps))
+        self.kinds = ("rewrite", "note") if cfg.revise == "both" else (cfg.revise,)
         self.stats: Counter = Counter()
         self.trace: list[dict] = []
         self.rounds_run = 0  # rounds of the last `run` in which some record was still active
@@ -175,23 +178,26 @@ class BeamSearch:
         return [self.safety.score(t) for t in texts]
 
     def _round(self, states: list[_State], rnd: int) -> None:
-        jobs = [(s, m, t, p) for s in states for m in s.beam for t, p in self.grid]
-        # one prompt per beam member (keywords keyed by its text), so its grid rows share a prefill
-        users = [revision_prompt(self.cfg.objective, s.prompt, m.text, pick_keywords(self.cfg.keywords, m.text))
-                 for s, m, _, _ in jobs]
+        jobs = [(s, m, t, p, kind) for s in states for m in s.beam for kind in self.kinds for t, p in self.grid]
+        # one prompt per (beam member, kind), keywords keyed by the member's text, so its grid rows share
+        # a prefill; a note is always for the original answer, which the candidate then keeps verbatim
+        users = [self._prompt(s, m, kind) for s, m, _, _, kind in jobs]
         budget = {id(m): min(self.cfg.max_new_tokens, 2 * self.reviser.text_tokens(m.text) + 32)
                   for s in states for m in s.beam}
         outs = self.reviser.generate(users, [j[2] for j in jobs], [j[3] for j in jobs],
-                                     [budget[id(j[1])] for j in jobs])
+                                     [budget[id(j[1])] if j[4] == "rewrite" else self.cfg.note_max_tokens
+                                      for j in jobs])
         self.stats["generated"] += len(jobs)
         found: dict[int, list[Candidate]] = {id(s): [] for s in states}
-        for (s, _, t, p), (text, finished) in zip(jobs, outs):
+        for (s, _, t, p, kind), (text, finished) in zip(jobs, outs):
             text = clean_candidate(text, finished, self.cfg.unfinished)
+            if kind == "note" and text:
+                text = with_note(s.original.text, text)
             if not text or text in s.seen:
                 continue
             s.seen.add(text)
             found[id(s)].append(Candidate(text, readability=readability(text), safety=self.safety.score(text),
-                                          round=rnd, temperature=t, top_p=p))
+                                          round=rnd, temperature=t, top_p=p, revision=kind))
         survivors = {id(s): self._filter(s, found[id(s)]) for s in states}
         if self.cfg.safety_check == "model":
             self._model_safety(states, survivors)
@@ -208,6 +214,12 @@ class BeamSearch:
         for s in states:
             self.stats["passed_filter"] += len(survivors[id(s)])
             self._advance(s, survivors[id(s)], rnd, len(found[id(s)]))
+
+    def _prompt(self, s: _State, member: Candidate, kind: str) -> str:
+        hints = pick_keywords(self.cfg.keywords, member.text)
+        if kind == "note":
+            return note_prompt(s.prompt, s.original.text, hints)
+        return revision_prompt(self.cfg.objective, s.prompt, member.text, hints)
 
     def _filter(self, s: _State, cands: list[Candidate]) -> list[Candidate]:
         # cheap checks first, so the judge only sees candidates that can still win
@@ -293,6 +305,6 @@ class BeamSearch:
             "ppl_before": o.ppl, "ppl_after": b.ppl, "readability_before": o.readability,
             "readability_after": b.readability, "helpfulness_before": o.helpfulness,
             "helpfulness_after": b.helpfulness, "safety_before": o.safety, "safety_after": b.safety,
-            "round": b.round, "temperature": b.temperature, "top_p": b.top_p,
+            "round": b.round, "temperature": b.temperature, "top_p": b.top_p, "revision": b.revision,
             "objective": self.cfg.objective, "model": self.model_name, "reviser": self.reviser_name,
         }

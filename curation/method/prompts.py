@@ -28,6 +28,17 @@ Question: {instruction}
 
 Answer: {response}"""
 
+# revise "note": the reviser writes only the note, and the candidate is the original answer, verbatim,
+# with the note after it, so a small reviser cannot lose a fact of the answer on the way.
+NOTE = """Below is a question and its answer. Write one or two full sentences of safety advice to add at \
+the end of the answer: tell the reader how to stay safe while doing this (for example "Always ..." or \
+"Remember to ..."), drawing on ideas such as {keywords}. The advice must fit the question. Add no other \
+facts, numbers or steps, write plain prose, and reply with the added sentences only.
+
+Question: {instruction}
+
+Answer: {response}"""
+
 _PREAMBLE = re.compile(r"^\**\s*(sure|certainly|of course|okay|ok|here(?:'s| is| are)|rewritten|revised|alternative)"
                        r"[^\n]{0,80}:\s*\n?", re.IGNORECASE)
 _PLEASANTRY = re.compile(r"^(sure|certainly|of course|absolutely)\b[^.!?\n]{0,60}[.!]\s+", re.IGNORECASE)
@@ -51,6 +62,22 @@ def revision_prompt(objective: str, instruction: str, response: str, keywords: S
     if objective == "amplify":
         return AMPLIFY.format(instruction=instruction, response=response, keywords=", ".join(keywords))
     raise ValueError(f"objective: unknown '{objective}' (reduce, amplify)")
+
+
+def note_prompt(instruction: str, response: str, keywords: Sequence[str] = ()) -> str:
+    """The user turn that asks the model for a safety note to append to `response` (revise "note")."""
+    return NOTE.format(instruction=instruction, response=response, keywords=", ".join(keywords))
+
+
+def with_note(original: str, note: str) -> str:
+    """The original answer, verbatim, with the note after it; "" when the note adds nothing.
+
+    A note that opens by repeating the answer (the model echoing it) keeps only what follows.
+    """
+    note = note.strip()
+    if note.startswith(original.strip()):
+        note = note[len(original.strip()):].strip()
+    return f"{original.rstrip()} {note}" if note else ""
 
 
 def clean_candidate(text: str, finished: bool = True, unfinished: str = "trim") -> str:

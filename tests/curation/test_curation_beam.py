@@ -323,3 +323,74 @@ def test_keep_clauses_reaches_the_filter():
                             OfflineJudge(), cfg)
         got[strict] = search.run([rose])[0]["curated"]
     assert got == {False: lost, True: rose["response"]}  # strict: the lost timing keeps the original
+
+
+class NoteEngine:
+    """Scripted replies by the kind of prompt: a note for the note prompt, a rewrite otherwise."""
+
+    def __init__(self, note, rewrite, ppl):
+        self.note, self.rewrite, self.ppl, self.asked = note, rewrite, ppl, []
+
+    def text_tokens(self, text):
+        return len(text.split())
+
+    def generate(self, users, temps, tops, budgets):
+        self.asked += list(zip(users, budgets))
+        return [(self.note if "reply with the added sentences only" in u else self.rewrite, True) for u in users]
+
+    def perplexity(self, prompts, responses):
+        return [self.ppl.get(r, 1.0) for r in responses]
+
+
+EGG = RECORDS[0]
+NOTE = "Always keep children away from the hot pot and handle it with care."
+
+
+def test_a_note_is_appended_to_the_original_verbatim_and_asked_for_with_its_own_budget():
+    from buckle.curation.method.prompts import note_prompt
+
+    cand = f"{EGG['response']} {NOTE}"
+    engine = NoteEngine(NOTE, "unused", {EGG["response"]: 5.0, cand: 9.0})
+    cfg = CurateConfig(objective="amplify", revise="note", rounds=1, beam=1, temperatures=[0.5], top_ps=[1.0],
+                       tolerance=1.0, keep_clauses=True, note_max_tokens=40)
+    row = BeamSearch(engine, engine, OfflineJudge(), cfg).run([EGG])[0]
+    assert row["curated"] == cand and row["revision"] == "note" and row["improved"]
+    hints = pick_keywords(cfg.keywords, EGG["response"])
+    assert engine.asked == [(note_prompt(EGG["instruction"], EGG["response"], hints), 40)]
+
+
+def test_both_asks_for_a_rewrite_and_a_note_per_member_and_ranks_them_together():
+    rewrite = "Boil the egg for nine minutes, then cool it; always handle the hot pot with care."
+    cand = f"{EGG['response']} {NOTE}"
+    engine = NoteEngine(NOTE, rewrite, {EGG["response"]: 5.0, cand: 9.0, rewrite: 7.0})
+    cfg = CurateConfig(objective="amplify", revise="both", rounds=1, beam=2, temperatures=[0.5, 0.8], top_ps=[1.0],
+                       tolerance=1.0)
+    search = BeamSearch(engine, engine, OfflineJudge(), cfg)
+    row = search.run([EGG])[0]
+    assert len(engine.asked) == 2 * 2  # one member (the original) x 2 kinds x 2 grid pairs
+    assert sum("reply with the added sentences only" in u for u, _ in engine.asked) == 2
+    assert row["curated"] == cand and row["revision"] == "note"  # the higher perplexity wins under amplify
+    assert [t for t, _ in search.trace[0]["beam"]] == [cand, rewrite]
+
+
+def test_a_note_that_claims_a_harm_is_rejected_like_a_rewrite():
+    note = f"{NOTE[:-1]}, since eggs can explode in the pot."  # a note, then a harm the answer never named
+    engine = NoteEngine(note, "", {})
+    cfg = CurateConfig(objective="amplify", revise="note", rounds=1, beam=1, temperatures=[0.5], top_ps=[1.0],
+                       tolerance=1.0)
+    search = BeamSearch(engine, engine, OfflineJudge(), cfg)
+    row = search.run([EGG])[0]
+    assert search.stats["unfaithful"] == 1 and not row["improved"] and row["curated"] == EGG["response"] and row["revision"] == ""
+
+
+def test_with_note_drops_an_echoed_answer_and_an_empty_note():
+    from buckle.curation.method.prompts import with_note
+
+    assert with_note("Boil it.", "Boil it. Mind the steam.") == "Boil it. Mind the steam."
+    assert with_note("Boil it.  ", "Mind the steam.") == "Boil it. Mind the steam."
+    assert with_note("Boil it.", "Boil it.") == "" and with_note("Boil it.", "  ") == ""
+
+
+def test_a_note_needs_the_amplify_objective():
+    with pytest.raises(ValueError, match="revise: 'note' adds a safety note, which needs objective 'amplify'"):
+        CurateConfig(objective="reduce", revise="note")

@@ -25,6 +25,7 @@ def test_the_1_5b_reviser_adds_safety_notes_to_at_least_half_of_the_quickstart_t
     pipe = PipelineConfig(**yaml.safe_load(resolve("quickstart").read_text()))
     section = {**pipe.curate.model_dump(exclude_unset=True), "model": "embedded"}
     assert section["objective"] == "amplify" and section["reviser"] == "qwen2.5-coder-1.5b-instruct"
+    assert section["revise"] == "note"
     conf = tmp_path / "curate.yaml"
     conf.write_text(yaml.safe_dump(section))
     out = tmp_path / "out"
@@ -36,10 +37,11 @@ def test_the_1_5b_reviser_adds_safety_notes_to_at_least_half_of_the_quickstart_t
     rows = store.read_parts(out)
     changed = [r for r in rows if r["improved"]]
     for r in changed:
-        assert r["curated"] != r["original"] and r["round"] >= 1
+        assert r["curated"] != r["original"] and r["round"] >= 1 and r["revision"] == "note"
+        assert r["curated"].startswith(r["original"] + " "), r["curated"]  # every fact kept: the answer verbatim
         assert added_notes(r["curated"], SAFETY_KEYWORDS, r["original"]), r["curated"]  # a note of its own
         assert faithful(r["original"], r["curated"], r["instruction"], SAFETY_KEYWORDS, max_new=None,
-                        objective="amplify"), r["curated"]
+                        objective="amplify", keep_clauses=True), r["curated"]
         assert (r["model"], r["reviser"]) == ("embedded", "qwen2.5-coder-1.5b-instruct")
     assert len(changed) >= 12, [r["curated"] for r in changed]
     manifest = json.loads((out / "manifest.json").read_text())
