@@ -41,6 +41,9 @@ class LoraSpec(BaseModel):
     dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
     target_modules: Union[str, list[str]] = "all-linear"
     merge: bool = True
+    # a float32 base trained in bfloat16 (the converted 1.5B) would otherwise be written whole in float32
+    merge_dtype: Optional[Literal["bfloat16", "float16", "float32"]] = Field(
+        default=None, description="dtype of the merged model's weights; None: the base model's own")
 
 
 class StageData(BaseModel):

@@ -112,11 +112,12 @@ def shard_name(i: int, n: int) -> str:
 
 
 def merge_shards(base: str, adapter: Path, target: Path, rank: int = 0, world: int = 1,
-                 budget: int | None = None) -> list[list[str]] | None:
+                 budget: int | None = None, dtype: str | None = None) -> list[list[str]] | None:
     """Write this rank's output shards (i % world == rank) of the merged model; None if unsupported.
 
     Args:
-        budget: bytes per output shard (default `shard_bytes()`).
+        budget: bytes per output shard (default `shard_bytes()`), counted in the base's dtype.
+        dtype: the output's floating-point dtype (e.g. "bfloat16"); None keeps each tensor's own.
 
     Returns:
         The shard plan (every rank computes the same one), for `finish_merge`.
@@ -132,6 +133,7 @@ def merge_shards(base: str, adapter: Path, target: Path, rank: int = 0, world: i
     if not files:
         return None
     pairs, scale = lora
+    cast = getattr(torch, dtype) if dtype else None
     missing = sorted(set(pairs) - set(files))
     if missing:
         raise ValueError(f"LoRA merge: the adapter changes '{missing[0]}', which the base model's "
@@ -147,10 +149,11 @@ def merge_shards(base: str, adapter: Path, target: Path, rank: int = 0, world: i
                     if files[key] not in opened:
                         opened[files[key]] = stack.enter_context(safe_open(str(files[key]), "pt"))
                     t = opened[files[key]].get_tensor(key)
+                    want = cast if cast is not None and t.is_floating_point() else t.dtype
                     if key in pairs:  # W + scale * B @ A, accumulated into one float32 copy
                         a, b = (ad.get_tensor(k).float() for k in pairs[key])
-                        t = t.float().addmm_(b, a, alpha=scale).to(t.dtype)
-                    out[key] = t.contiguous()
+                        t = t.float().addmm_(b, a, alpha=scale)
+                    out[key] = t.to(want).contiguous()
             save_file(out, str(target / shard_name(i, len(shards))), metadata={"format": "pt"})
             del out
     return shards
@@ -162,8 +165,12 @@ def clear_weights(target: Path) -> None:
         path.unlink()
 
 
-def finish_merge(base: str, target: Path, shards: list[list[str]], tok: Any) -> None:
-    """Rank 0, once every rank wrote its shards: the index (several shards), config files, tokenizer."""
+def finish_merge(base: str, target: Path, shards: list[list[str]], tok: Any, dtype: str | None = None) -> None:
+    """Rank 0, once every rank wrote its shards: the index (several shards), config files, tokenizer.
+
+    Args:
+        dtype: the dtype `merge_shards` wrote, recorded in config.json (`dtype: auto` loads read it).
+    """
     from safetensors import safe_open
 
     if len(shards) > 1:
@@ -181,4 +188,9 @@ def finish_merge(base: str, target: Path, shards: list[list[str]], tok: Any) -> 
     for name in _CONFIG_FILES:
         if (folder / name).is_file():
             shutil.copyfile(folder / name, target / name)
+    if dtype:
+        config = json.loads((target / "config.json").read_text())
+        for key in [k for k in ("dtype", "torch_dtype") if k in config] or ["dtype"]:
+            config[key] = dtype
+        (target / "config.json").write_text(json.dumps(config, indent=2))
     tok.save_pretrained(str(target))

@@ -207,17 +207,20 @@ def save(trainer: Any, cfg: Any, tok: Any, out: Path) -> Path:
     if not cfg.lora.merge:
         return out / "adapter"
     merge_lora(cfg.model, out / "adapter", out / "model", tok, trainer.args.process_index,
-               trainer.args.world_size, trainer.accelerator.wait_for_everyone)
+               trainer.args.world_size, trainer.accelerator.wait_for_everyone, dtype=cfg.lora.merge_dtype)
     return out / "model"
 
 
 def merge_lora(base: str, adapter: Path, target: Path, tok: Any, rank: int = 0, world: int = 1,
-               barrier: Any = None) -> None:
+               barrier: Any = None, dtype: str | None = None) -> None:
     """Fold a saved adapter into its base model and save the result as a plain model.
 
     Every rank merges its share of the output shards tensor by tensor (train.merge),
     so no process holds the whole base; an adapter beyond plain LoRA is merged by
     peft on rank 0 alone, loading the base whole. Every rank calls this.
+
+    Args:
+        dtype: the merged weights' dtype (e.g. "bfloat16"); None keeps the base's.
     """
     from buckle.train.merge import clear_weights, finish_merge, merge_shards
 
@@ -225,23 +228,23 @@ def merge_lora(base: str, adapter: Path, target: Path, tok: Any, rank: int = 0, 
     if rank == 0:
         clear_weights(target)
     barrier()  # the adapter is saved and the old weights are gone
-    shards = merge_shards(base, adapter, target, rank, world)
+    shards = merge_shards(base, adapter, target, rank, world, dtype=dtype)
     barrier()
     if rank == 0:
         if shards is None:
-            _merge_in_memory(base, adapter, target, tok)
+            _merge_in_memory(base, adapter, target, tok, dtype)
         else:
-            finish_merge(base, target, shards, tok)
+            finish_merge(base, target, shards, tok, dtype)
     barrier()
 
 
-def _merge_in_memory(base: str, adapter: Path, target: Path, tok: Any) -> None:
+def _merge_in_memory(base: str, adapter: Path, target: Path, tok: Any, dtype: str | None = None) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     print(f"LoRA merge: {adapter} is more than plain LoRA; peft merges it with the whole base in memory",
           file=sys.stderr, flush=True)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype or "auto")
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     merged.save_pretrained(str(target))
     tok.save_pretrained(str(target))

@@ -1,4 +1,4 @@
-"""Shipped training recipes: `<model>-<stage>.yaml` (embedded, llama3-8b, llama3-70b)."""
+"""Shipped training recipes: `<model>-<stage>.yaml` (embedded, qwen1.5b, llama3-8b, llama3-70b)."""
 from __future__ import annotations
 
 from pathlib import Path
