@@ -11,6 +11,10 @@ the round's survivors. It stops after r rounds, or when a round leaves the beam
 unchanged (no survivor entered it), so a record without a better candidate keeps
 its original.
 
+Under amplify the reviser may write the whole answer anew (`revise: rewrite`, the
+paper's form) or only the safety note (`note`): the candidate is then the
+original answer, verbatim, with the note after it; `both` asks for each.
+
 Records of a batch move through the rounds together, so each round costs one
 batched sampling pass (every record x beam member x grid pair) and one batched
 perplexity pass over the candidates that survive the cheap filters.
