@@ -16,57 +16,84 @@ def _nucleus_size(probs: torch.Tensor, top_p: float) -> int:
     return n
 
 
+def _kept(sampler: PerRowSampling, logits: torch.Tensor) -> list[set[int]]:
+    # each row's nucleus as a set of token ids
+    kept: list[set[int]] = [set()] * logits.shape[0]
+    for rows, _, ids, size in sampler.nuclei(logits):
+        for r, row_ids, n in zip(rows.tolist(), ids, size.tolist()):
+            kept[r] = set(row_ids[:n].tolist())
+    return kept
+
+
 def test_each_row_gets_its_own_temperature():
     torch.manual_seed(0)
     logits = torch.randn(3, 50).repeat(1, 1)
     logits[1:] = logits[0]  # same logits in every row: only the settings differ
-    out = PerRowSampling([0.5, 1.0, 2.0], [1.0, 1.0, 1.0])(None, logits.clone())
-    for row, temp in enumerate([0.5, 1.0, 2.0]):
-        want = torch.softmax(logits[row] / temp, dim=-1)
-        assert torch.allclose(torch.softmax(out[row], dim=-1), want, atol=1e-6)
-    assert not torch.allclose(out[0], out[2])
+    sampler = PerRowSampling([0.5, 1.0, 2.0], [1.0, 1.0, 1.0])
+    for rows, cum, ids, _ in sampler.nuclei(logits.clone()):
+        for r, row_cum, row_ids in zip(rows.tolist(), cum, ids):
+            want = torch.softmax(logits[r] / [0.5, 1.0, 2.0][r], dim=-1)[row_ids]
+            got = row_cum.diff(prepend=torch.zeros(1))
+            assert torch.allclose(got, want, atol=1e-6)
+    torch.manual_seed(1)
+    draws = torch.stack([sampler.draw(logits) for _ in range(2000)])
+    # a colder row concentrates on its top token
+    top = int(logits[0].argmax())
+    share = (draws == top).float().mean(dim=0).tolist()
+    assert share[0] > share[1] > share[2]
 
 
 def test_each_row_gets_its_own_nucleus():
     torch.manual_seed(1)
     logits = torch.randn(1, 200).repeat(4, 1)
     top_ps = [0.1, 0.5, 0.9, 1.0]
-    out = PerRowSampling([1.0] * 4, top_ps)(None, logits.clone())
-    kept = torch.isfinite(out).sum(dim=1).tolist()
     probs = torch.softmax(logits[0], dim=-1)
-    assert kept == [_nucleus_size(probs, p) for p in top_ps]
-    assert kept[0] < kept[1] < kept[2] < kept[3] == 200
-    # kept tokens are the most likely ones, renormalised only by the mask
-    top = probs.argsort(descending=True)[:kept[1]]
-    assert torch.isfinite(out[1, top]).all()
+    for candidates in (256, 16):  # 16: the wider nuclei go past the candidates and sort the vocabulary
+        kept = _kept(PerRowSampling([1.0] * 4, top_ps, candidates=candidates), logits.clone())
+        sizes = [len(k) for k in kept]
+        assert sizes == [_nucleus_size(probs, p) for p in top_ps]
+        assert sizes[0] < sizes[1] < sizes[2] < sizes[3] == 200
+        # kept tokens are the most likely ones
+        assert kept[1] == set(probs.argsort(descending=True)[:sizes[1]].tolist())
 
 
 def test_temperature_applies_before_the_nucleus():
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]] * 2)
-    out = PerRowSampling([0.25, 4.0], [0.8, 0.8])(None, logits.clone())
+    kept = _kept(PerRowSampling([0.25, 4.0], [0.8, 0.8]), logits.clone())
     # sharp row: the top token alone holds > 0.8; flat row needs three tokens
-    assert torch.isfinite(out).sum(dim=1).tolist() == [1, 3]
+    assert kept == [{0}, {0, 1, 2}]
+
+
+def test_draws_follow_the_renormalised_nucleus():
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]] * 2)
+    sampler = PerRowSampling([1.0, 1.0], [0.8, 1.0])
+    torch.manual_seed(0)
+    draws = torch.stack([sampler.draw(logits) for _ in range(20000)])
+    probs = torch.softmax(logits[0], dim=-1)
+    freq = torch.stack([(draws == t).float().mean(dim=0) for t in range(4)], dim=1)
+    assert torch.allclose(freq[0], torch.cat([probs[:2] / probs[:2].sum(), torch.zeros(2)]), atol=0.015)
+    assert torch.allclose(freq[1], probs, atol=0.015)
 
 
 def test_rows_of_one_generate_call_sample_differently(tiny_lm, monkeypatch):
     model, tok = tiny_lm
     prompt = prompt_ids(tok, "How do I boil an egg?")
     calls = []
-    real = model.generate
+    real = model.forward
 
     def spy(*args, **kwargs):
         calls.append(kwargs["input_ids"].shape[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(model, "generate", spy)
-    greedy = real(input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+    greedy = model.generate(input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
                   do_sample=False, max_new_tokens=12, min_new_tokens=12,
                   pad_token_id=tok.pad_token_id)[0, len(prompt):].tolist()
     # rows 0-2: a nucleus so small only the top token survives (= greedy); rows 3-5: hot and wide
     temps, tops = [1.0, 1.0, 1.0, 3.0, 3.0, 3.0], [1e-6, 1e-6, 1e-6, 1.0, 1.0, 1.0]
+    monkeypatch.setattr(model, "forward", spy)
     out = sample(model, [prompt] * 6, temps, tops, [12] * 6, tok.pad_token_id, [], batch_size=8,
                  seed=0, min_new_tokens=12)
-    assert calls == [6]  # one batched call for every row
+    assert calls == [1] + [6] * 11  # one prefill of the shared prompt, then every row in each step
     assert all(s.ids == greedy for s in out[:3])
     assert all(s.ids != greedy for s in out[3:])
     assert len({tuple(s.ids) for s in out[3:]}) == 3

@@ -1,48 +1,92 @@
 """The HF backend's batched sampling, where every row has its own temperature and top-p.
 
-One `generate` call covers many (prompt, temperature, top_p) rows: the
-per-row settings live in a logits processor, so a whole round of candidates
-costs a few batched calls instead of one call per candidate. Rows that share
-a prompt (every grid pair of one beam member) share its prefill: the prompt
-runs through the model once and its KV cache is copied to those rows.
+One decode loop covers many (prompt, temperature, top_p) rows, so a whole
+round of candidates costs a few batched loops instead of one `generate` per
+candidate. Rows that share a prompt (every grid pair of one beam member)
+share its prefill: the prompt runs through the model once and its KV cache is
+copied to those rows, into buffers sized for the whole generation that each
+step writes in place (transformers' DynamicCache concatenates, so copies, the
+whole cache at every step). Each row draws its token from its own nucleus,
+found among its likeliest tokens by a partial sort, by an inverse-CDF lookup:
+no sort, mask or multinomial over the whole vocabulary per step.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Sequence
 
-import inspect
-
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from buckle.core.engine.base import Sample
 
+try:  # transformers >= 4.56 keeps a cache as layers
+    from transformers.cache_utils import DynamicLayer
+except ImportError:  # older ones: the cache stays as prefill returned it
+    DynamicLayer = None
+
+CANDIDATES = 256  # likeliest tokens searched for a nucleus; a row whose nucleus is wider sorts its whole vocabulary
 
 
 def _cache_arg(model: Any) -> str:
     """`cache` where the model's forward takes it (newer transformers 5), else `past_key_values`."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
 
 
-class PerRowSampling(LogitsProcessor):
-    """Temperature then nucleus (top-p) filtering with one setting per batch row."""
+class PerRowSampling:
+    """Temperature then nucleus (top-p) sampling with one setting per batch row.
 
-    def __init__(self, temperatures: Sequence[float], top_ps: Sequence[float]):
+    A row keeps its likeliest tokens while the probability mass before a token
+    is below its top_p (so at least one); top_p >= 1 keeps the whole vocabulary.
+    """
+
+    def __init__(self, temperatures: Sequence[float], top_ps: Sequence[float], candidates: int = CANDIDATES):
         self.temperatures = torch.tensor(list(temperatures), dtype=torch.float32)
         self.top_ps = torch.tensor(list(top_ps), dtype=torch.float32)
+        self.candidates = candidates
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        """Scale each row by its temperature and mask tokens outside its nucleus."""
-        temps = self.temperatures.to(scores.device, scores.dtype)[:, None]
-        scores = scores / temps
-        sorted_logits, sorted_idx = scores.sort(dim=-1, descending=True)
-        probs = sorted_logits.softmax(dim=-1)
-        # drop a token when the mass before it already reaches the row's top_p
-        before = probs.cumsum(dim=-1) - probs
-        remove = before >= self.top_ps.to(scores.device, probs.dtype)[:, None]
-        remove[:, 0] = False  # always keep the most likely token
-        mask = remove.scatter(1, sorted_idx, remove)
-        return scores.masked_fill(mask, float("-inf"))
+    def nuclei(self, logits: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Each row's nucleus, in groups of rows: (rows, cumulative probabilities, token ids, sizes).
+
+        A group's cumulative probabilities and ids are [len(rows), width]; a row's
+        nucleus is its first `size` entries, likeliest first (the whole vocabulary
+        in id order where top_p >= 1). Probabilities are float32.
+        """
+        probs = (logits.float() / self.temperatures.to(logits.device)[:, None]).softmax(dim=-1)
+        top_ps, vocab = self.top_ps.to(logits.device), probs.shape[-1]
+        groups = []
+        whole = (top_ps >= 1).nonzero()[:, 0]
+        if whole.numel():
+            ids = torch.arange(vocab, device=probs.device).expand(whole.numel(), vocab)
+            groups.append((whole, probs[whole].cumsum(dim=-1), ids, torch.full_like(whole, vocab)))
+        part = (top_ps < 1).nonzero()[:, 0]
+        if part.numel():
+            vals, ids = probs[part].topk(min(self.candidates, vocab), dim=-1)  # sorted, likeliest first
+            cum = vals.cumsum(dim=-1)
+            # the candidates' mass comes before every other token: short of top_p, the nucleus may go on
+            wide = cum[:, -1] < top_ps[part]
+            if wide.any():
+                w_vals, w_ids = probs[part[wide]].sort(dim=-1, descending=True)
+                w_cum = w_vals.cumsum(dim=-1)
+                groups.append((part[wide], w_cum, w_ids, _sizes(w_cum, w_vals, top_ps[part[wide]])))
+                part, vals, cum, ids = part[~wide], vals[~wide], cum[~wide], ids[~wide]
+            if part.numel():
+                groups.append((part, cum, ids, _sizes(cum, vals, top_ps[part])))
+        return groups
+
+    def draw(self, logits: torch.Tensor) -> torch.Tensor:
+        """One token id per row from its nucleus, with one uniform number per row from torch's generator."""
+        u = torch.rand(logits.shape[0], 1, device=logits.device)
+        out = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+        for rows, cum, ids, size in self.nuclei(logits):
+            last = (size - 1)[:, None]
+            pick = torch.searchsorted(cum, u[rows] * cum.gather(1, last), right=True)
+            out[rows] = ids.gather(1, torch.minimum(pick, last))[:, 0]
+        return out
+
+
+def _sizes(cum: torch.Tensor, vals: torch.Tensor, top_ps: torch.Tensor) -> torch.Tensor:
+    """Tokens kept per row of sorted probabilities: those whose preceding mass is below top_p, at least one."""
+    return ((cum - vals) < top_ps[:, None]).sum(dim=-1).clamp(min=1)
 
 
 def sample(model: Any, prompts: Sequence[Sequence[int]], temperatures: Sequence[float],
@@ -58,8 +102,8 @@ def sample(model: Any, prompts: Sequence[Sequence[int]], temperatures: Sequence[
         max_new_tokens: per-row token budget (a batch runs to its largest).
         pad_id: padding token id (prompts are left-padded).
         eos_ids: tokens that end a row.
-        batch_size: rows per `generate` call.
-        seed: seeds torch once before the first call, for reproducible runs.
+        batch_size: rows per decode loop.
+        seed: seeds torch once before the first batch, for reproducible runs.
         min_new_tokens: suppress end-of-sequence before this many tokens (benchmarks).
 
     Returns:
@@ -67,6 +111,8 @@ def sample(model: Any, prompts: Sequence[Sequence[int]], temperatures: Sequence[
     """
     if not (len(prompts) == len(temperatures) == len(top_ps) == len(max_new_tokens)):
         raise ValueError("prompts, temperatures, top_ps and max_new_tokens differ in length")
+    if not all(len(p) for p in prompts):
+        raise ValueError("a prompt has no tokens")
     if seed is not None:
         torch.manual_seed(seed)
     # similar lengths pad little; equal prompts side by side share a prefill
@@ -84,42 +130,92 @@ def sample(model: Any, prompts: Sequence[Sequence[int]], temperatures: Sequence[
 
 def _generate(model: Any, prompts: list[Sequence[int]], temps: list[float], top_ps: list[float],
               budget: int, pad_id: int, eos_ids: list[int], min_new: int) -> list[list[int]]:
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, p in enumerate(prompts):
-        ids[row, width - len(p):] = torch.tensor(list(p))
-        mask[row, width - len(p):] = 1
+    """`budget` new tokens per row; a row that ends (an eos token) is padded from then on, as in `generate`."""
     dev = next(model.parameters()).device
-    ids, mask = ids.to(dev), mask.to(dev)
-    cache = _shared_prefill(model, prompts, ids, mask)
-    # neutral global settings: all sampling shape comes from the per-row processor
-    gen_cfg = GenerationConfig(do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
-                               max_new_tokens=budget, min_new_tokens=min(min_new, budget),
-                               pad_token_id=pad_id, eos_token_id=eos_ids)
+    width = max(len(p) for p in prompts)
+    sampler, eos = PerRowSampling(temps, top_ps), torch.tensor(eos_ids, dtype=torch.long, device=dev)
+    out = torch.full((len(prompts), budget), pad_id, dtype=torch.long, device=dev)
+    done = torch.zeros(len(prompts), dtype=torch.bool, device=dev)
     with torch.inference_mode():
-        seqs = model.generate(input_ids=ids, attention_mask=mask, generation_config=gen_cfg,
-                              logits_processor=LogitsProcessorList([PerRowSampling(temps, top_ps)]),
-                              **({_cache_arg(model): cache} if cache is not None else {}))
-    return [row[width:].tolist() for row in seqs.cpu()]
+        logits, cache, mask = _shared_prefill(model, prompts, width + budget, pad_id)
+        positions = mask[:, :width].sum(dim=-1, keepdim=True)  # where each row's first new token sits
+        for step in range(budget):
+            if step < min_new and eos.numel():
+                logits[:, eos] = float("-inf")
+            token = sampler.draw(logits).masked_fill(done, pad_id)
+            out[:, step] = token
+            done |= torch.isin(token, eos)
+            if step + 1 == budget or bool(done.all()):
+                break
+            logits = model(input_ids=token[:, None], attention_mask=mask[:, :width + step + 1],
+                           position_ids=positions + step, use_cache=True, logits_to_keep=1,
+                           **{_cache_arg(model): cache}).logits[:, -1]
+    return out.cpu().tolist()
 
 
-def _shared_prefill(model: Any, prompts: list[Sequence[int]], ids: torch.Tensor, mask: torch.Tensor) -> Any:
-    """KV cache of all but the last prompt token, computed once per distinct prompt; None if all differ."""
+def _shared_prefill(model: Any, prompts: list[Sequence[int]], capacity: int,
+                    pad_id: int) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    """Run each distinct prompt once (left-padded); return every row's next-token logits, a KV cache
+    with room for `capacity` positions per row, and the rows' attention mask over those positions."""
+    dev = next(model.parameters()).device
     slot: dict[tuple, int] = {}
-    rows = [slot.setdefault(tuple(p), len(slot)) for p in prompts]
-    if len(slot) == len(prompts) or ids.shape[1] < 2:
-        return None
-    first = [rows.index(u) for u in range(len(slot))]
-    u_ids, u_mask = ids[first, :-1], mask[first, :-1]
-    positions = (u_mask.cumsum(-1) - 1).clamp(min=0)  # as generate numbers left-padded rows
-    with torch.inference_mode():
-        out = model(input_ids=u_ids, attention_mask=u_mask, position_ids=positions, use_cache=True)
+    rows = torch.tensor([slot.setdefault(tuple(p), len(slot)) for p in prompts], device=dev)
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(slot), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(slot), capacity), dtype=torch.long)
+    for row, p in enumerate(slot):
+        ids[row, width - len(p):] = torch.tensor(p)
+        mask[row, width - len(p):] = 1  # the new tokens' columns too: every row decodes every step
+    ids, mask = ids.to(dev), mask.to(dev)
+    positions = (mask[:, :width].cumsum(-1) - 1).clamp(min=0)  # as generate numbers left-padded rows
+    out = model(input_ids=ids, attention_mask=mask[:, :width], position_ids=positions, use_cache=True,
+                logits_to_keep=1)
     cache = getattr(out, "cache", None)
     if cache is None:
         cache = out.past_key_values
-    cache.reorder_cache(torch.tensor(rows, device=ids.device))
+    return out.logits[rows, -1], _to_rows(cache, rows, capacity), mask[rows]
+
+
+def _to_rows(cache: Any, rows: torch.Tensor, capacity: int) -> Any:
+    """The cache copied to `rows` (each output row's distinct prompt), each full-attention layer into a
+    buffer of `capacity` positions; other layers (sliding windows, older transformers) copied as they are."""
+    layers = getattr(cache, "layers", None)
+    if DynamicLayer is None or layers is None:
+        cache.reorder_cache(rows)
+        return cache
+    for k, layer in enumerate(layers):
+        if type(layer) is DynamicLayer and layer.get_seq_length() > 0:
+            layers[k] = _BufferedLayer(layer.keys[rows], layer.values[rows], capacity)
+        else:
+            layer.reorder_cache(rows)
     return cache
+
+
+class _BufferedLayer(DynamicLayer or object):  # type: ignore[misc]
+    """A DynamicLayer whose keys and values live in buffers of a fixed capacity: a step writes its
+    positions in place and the layer hands out views of the filled part."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, capacity: int):
+        super().__init__()
+        self._keys = keys.new_empty((*keys.shape[:2], capacity, keys.shape[-1]))
+        self._values = values.new_empty((*values.shape[:2], capacity, values.shape[-1]))
+        self.device, self.is_initialized, self._filled = keys.device, True, 0
+        self._write(keys, values)
+
+    def _write(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        start, end = self._filled, self._filled + keys.shape[-2]
+        if end > self._keys.shape[-2]:
+            raise RuntimeError(f"KV buffer of {self._keys.shape[-2]} positions cannot take position {end}")
+        self._keys[:, :, start:end] = keys
+        self._values[:, :, start:end] = values
+        self._filled = end
+        self.keys, self.values = self._keys[:, :, :end], self._values[:, :, :end]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the new positions after the filled ones; return all filled keys and values."""
+        self._write(key_states, value_states)
+        return self.keys, self.values
 
 
 def _cut(ids: list[int], eos_ids: Sequence[int], limit: int) -> Sample:
