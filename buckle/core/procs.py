@@ -75,43 +75,84 @@ def spawn(cmd: list[str], tag: str, log: Path, env: Mapping[str, str] | None = N
                                 stdin=subprocess.DEVNULL, **popen)
 
 
-def tagged_pids(tag: str, title: bytes = b"") -> list[int]:
-    """Pids of live processes carrying the tag whose command line starts with `title`.
-
-    Reads /proc/PID/environ, so only this user's processes are seen; this process is left out.
-    """
-    needle = f"{TAG_VAR}={tag}".encode()
-    out = []
+def processes() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, start time in clock ticks) of every live process; zombies are not live."""
+    out = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit():
             continue
         try:
-            if (needle in (entry / "environ").read_bytes().split(b"\0")
-                    and (entry / "cmdline").read_bytes().startswith(title)):
-                out.append(int(entry.name))
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # the name may hold spaces
+        except (OSError, IndexError):
+            continue
+        if fields[0] not in ("Z", "X"):
+            out[int(entry.name)] = (int(fields[1]), int(fields[19]))
+    return out
+
+
+def tagged_pids(tag: str, title: bytes = b"") -> list[int]:
+    """Pids of live processes carrying the tag, or below one that does, whose command line starts
+    with `title`.
+
+    Reads /proc/PID/environ, so only this user's processes are seen; this process is left out. A
+    child counts by its parent too: one that rewrote its environ (setproctitle does; Ray's dashboard
+    and runtime-env agents do) shows no tag any more, and would outlive its owner.
+    """
+    needle = f"{TAG_VAR}={tag}".encode()
+    live = processes()
+    found = set()
+    for pid in live:
+        try:
+            if pid != os.getpid() and needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found.add(pid)
+        except OSError:
+            continue
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in live.items():
+        children.setdefault(parent, []).append(pid)
+    todo = list(found)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found and child != os.getpid():
+                found.add(child)
+                todo.append(child)
+    out = []
+    for pid in sorted(found):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title):
+                out.append(pid)
         except OSError:
             continue
     return out
 
 
 def kill_tagged(tag: str, grace_s: float = 5.0) -> None:
-    """Stop every process carrying the tag: SIGTERM, up to `grace_s` to exit, then SIGKILL.
+    """Stop every process carrying the tag (or below one that does): SIGTERM, up to `grace_s` to
+    exit, then SIGKILL.
 
-    The pids are listed again after each wait, so children started meanwhile die too.
+    The pids are listed again after each wait, so children started meanwhile die too; the ones
+    listed before stay on the list (a child whose parent died moves to init, out of the tree).
     grace_s=0 sends SIGKILL at once.
     """
+    seen: dict[int, int] = {}  # pid -> start time: a pid reused meanwhile is another process
+
+    def alive() -> list[int]:
+        live = processes()
+        seen.update({pid: live[pid][1] for pid in tagged_pids(tag) if pid in live})
+        return [pid for pid, start in seen.items() if pid in live and live[pid][1] == start]
+
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         if sig == signal.SIGTERM and grace_s <= 0:
             continue
-        for pid in tagged_pids(tag):
+        for pid in alive():
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
         deadline = time.time() + wait_s
-        while tagged_pids(tag) and time.time() < deadline:
+        while alive() and time.time() < deadline:
             time.sleep(0.2)
-        if not tagged_pids(tag):
+        if not alive():
             return
 
 

@@ -44,6 +44,29 @@ def test_a_tagged_child_is_found_by_its_tag_and_killed_untagged_ones_untouched(t
             proc.wait()
 
 
+
+def test_a_child_that_lost_the_tag_is_found_below_its_parent_and_killed_with_it(tmp_path):
+    # the child starts with an empty environment: what a setproctitle rewrite (Ray's agents) leaves
+    code = ("import subprocess, sys, time; "
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], env={}); time.sleep(120)")
+    tag = procs.new_tag("test-procs")
+    parent = procs.spawn([sys.executable, "-c", code], tag, tmp_path / "parent.log")
+    child = None
+    try:
+        deadline = time.time() + 30
+        while len(procs.tagged_pids(tag)) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        child = next(pid for pid in procs.tagged_pids(tag) if pid != parent.pid)
+        assert procs.TAG_VAR.encode() not in Path(f"/proc/{child}/environ").read_bytes()
+        procs.kill_tagged(tag, grace_s=2)
+        assert parent.wait(timeout=10) != 0
+        assert child not in procs.processes() and procs.tagged_pids(tag) == []  # not left to init
+    finally:
+        parent.kill()
+        parent.wait()
+        if child is not None and child in procs.processes():
+            os.kill(child, 9)
+
 def test_adopt_tag_keeps_an_outer_owners_tag(monkeypatch):
     monkeypatch.setenv(procs.TAG_VAR, "outer")
     assert procs.adopt_tag("inner") == "outer"
