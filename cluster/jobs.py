@@ -16,6 +16,8 @@ from buckle.cluster.jobdb import JobRecord, JobStore
 from buckle.cluster.profiles import Profile
 from buckle.cluster.spec import JobSpec
 
+FIRST_POLL_S = 0.25  # wait()'s shortest pause between two state polls
+
 
 def build_spec(profile: Profile, command: list[str], **overrides: Any) -> JobSpec:
     """A JobSpec from the profile's defaults with the given (non-None) overrides on top.
@@ -82,17 +84,23 @@ def logs(job_id: str, store: JobStore | None = None) -> str:
 
 def wait(job_id: str, timeout_s: float = 600.0, poll_s: float = 1.0,
          store: JobStore | None = None, until: set[str] | None = None) -> str:
-    """Poll the backend until the job reaches a terminal state (or one of `until`); returns it."""
+    """Poll the backend until the job reaches a terminal state (or one of `until`); returns it.
+
+    A pause between two polls is a quarter of the time waited so far, at least FIRST_POLL_S and at
+    most `poll_s`: a job of seconds (most pipeline steps) is seen ending soon after it does, a long
+    one is asked once per `poll_s`.
+    """
     store = store or JobStore()
     rec = store.get(job_id)
-    deadline = time.time() + timeout_s
+    start = time.time()
+    deadline = start + timeout_s
     while True:
         state = status(rec.id, store)
         if is_terminal(rec, state) or state in (until or ()):
             return state
         if time.time() > deadline:
             raise TimeoutError(f"job {rec.id} still {state} after {timeout_s:.0f} s")
-        time.sleep(poll_s)
+        time.sleep(min(poll_s, max(FIRST_POLL_S, (time.time() - start) / 4)))
 
 
 def follow(job_id: str, out: TextIO | None = None, poll_s: float = 1.0,

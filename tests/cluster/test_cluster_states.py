@@ -1,5 +1,6 @@
 """Success states in one table, and a job run to its end with its output."""
 import sys
+import time
 
 import pytest
 
@@ -33,3 +34,12 @@ def test_a_pipeline_step_runs_as_a_job_and_its_log_holds_the_output(buckle_home)
     assert text.startswith("$ buckle data list  [job bk-") and "on local]" in text and "advbench-test" in text
     with pytest.raises(RuntimeError, match=r"step `buckle data` ended FAILED as job bk-\S+ on profile 'local'"):
         run_on_profile("local", ["data", "pull", "no-such-set"], buckle_home / "bad.txt", poll_s=0.2)
+
+
+def test_a_short_job_is_seen_ending_soon_under_a_long_poll_interval(buckle_home, make_profile):
+    make_profile("any", {"backend": "local", "allow_any_command": True})
+    prof = load_profile("any")
+    spec = jobs.build_spec(prof, [sys.executable, "-c", "import time; time.sleep(1.5)"])
+    t0 = time.time()
+    rec, state, _ = run_job(spec, prof, poll_s=30)  # the pipeline's steps poll every 5 s, most end in seconds
+    assert succeeded(state) and time.time() - t0 < 10  # polled every poll_s from the start: >= 30 s

@@ -147,16 +147,33 @@ class LocalCluster:
 
 
 class LocalRayHead(LocalCluster):
-    """A one-node cluster whose Jobs API is up: `with LocalRayHead() as head:` or start()/stop()."""
+    """A cluster whose Jobs API is up, a head and `workers` more nodes: `with LocalRayHead() as head:`
+    or start()/stop()."""
 
     def __init__(self, num_cpus: int = 2, resources: dict[str, float] | None = None,
-                 token: str | None = None):
-        super().__init__(token or secrets.token_hex(32))  # its own: clients get it from the profile
-        self.num_cpus, self.resources = num_cpus, resources or {}
+                 token: str | None = None, workers: int = 0):
+        """Make the temp dir and the environment; nothing starts yet.
+
+        Args:
+            num_cpus: CPUs of each node.
+            resources: custom resources of the head.
+            token: the cluster's token; None makes one of its own (clients get it from a profile).
+            workers: nodes joining the head, with `num_cpus` each.
+        """
+        super().__init__(token or secrets.token_hex(32))
+        self.num_cpus, self.resources, self.workers = num_cpus, resources or {}, workers
 
     def start(self, timeout_s: float = 180.0) -> "LocalRayHead":
-        """Start the head and wait until its Jobs API answers."""
+        """Start the head and its workers; wait until every node is alive and the Jobs API answers."""
         self.start_head(self.num_cpus, self.resources, timeout_s)
+        for _ in range(self.workers):
+            self.add_node(self.num_cpus)
+        if self.workers:
+            try:
+                self.wait_for_nodes(1 + self.workers, timeout_s)
+            except RuntimeError:
+                self.stop()
+                raise
         self.wait_for_dashboard(timeout_s)
         return self
 
