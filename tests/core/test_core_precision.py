@@ -12,7 +12,21 @@ def test_auto_follows_the_cpu_flags(monkeypatch):
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ())
     name, reason = precision.resolve_dtype("auto", "cpu")
     assert name == "float32" and "without native bfloat16" in reason
+    with pytest.warns(RuntimeWarning, match="emulated, about 100x slower than float32"):
+        assert precision.resolve_dtype("bfloat16", "cpu") == ("bfloat16", "asked for")
+
+
+def test_a_pinned_bfloat16_warns_only_where_the_cpu_lacks_it(monkeypatch, recwarn):
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ("avx512_bf16",))
     assert precision.resolve_dtype("bfloat16", "cpu") == ("bfloat16", "asked for")
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ())
+    assert precision.resolve_dtype("float32", "cpu") == ("float32", "asked for")
+    assert not [w for w in recwarn if "emulated" in str(w.message)]
+    from buckle.train import trainer
+
+    monkeypatch.setattr(trainer, "has_cuda", lambda: False)
+    with pytest.warns(RuntimeWarning, match="without native bfloat16"):
+        assert trainer.use_bf16(True) is True
 
 
 def test_unknown_dtype_is_named():
