@@ -13,6 +13,7 @@ from buckle.curation.io import store
 
 
 @pytest.mark.slow
+@pytest.mark.bf16
 def test_the_1_5b_reviser_adds_safety_notes_to_at_least_half_of_the_quickstart_texts(tmp_path):
     import yaml
 
