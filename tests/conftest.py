@@ -21,10 +21,10 @@ def has_gpu() -> bool:
 
 
 def has_native_bf16() -> bool:
-    """A CUDA GPU, or a CPU with AMX / avx512_bf16: where `dtype: auto` picks bfloat16."""
-    from buckle.core.precision import cpu_bf16_flags
+    """Where `dtype: auto` picks bfloat16: a CUDA GPU with it, or a CPU with AMX / avx512_bf16."""
+    from buckle.core.precision import resolve_dtype
 
-    return has_gpu() or bool(cpu_bf16_flags())
+    return resolve_dtype("auto", "cuda" if has_gpu() else "cpu")[0] == "bfloat16"
 
 
 def pytest_collection_modifyitems(config, items):

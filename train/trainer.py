@@ -74,10 +74,10 @@ def use_bf16(setting: Any) -> bool:
         from buckle.core.precision import resolve_dtype
 
         return resolve_dtype("auto", "cuda" if has_cuda() else "cpu")[0] == "bfloat16"
-    if setting and not has_cuda():
+    if setting:
         from buckle.core.precision import warn_if_emulated
 
-        warn_if_emulated("bfloat16", "cpu")
+        warn_if_emulated("bfloat16", "cuda" if has_cuda() else "cpu")
     return bool(setting)
 
 
