@@ -3,12 +3,13 @@ with DeepSpeed ZeRO-2 through `train.run.train`, and print tokens/s and MFU; whe
 installed, the same job again as a one-worker Ray Train job (skipped, saying so, elsewhere).
 
 Needs no hub and no cache: the tokenizer is the tests' offline BPE, the data the
-embedded commonsense corpus. MFU = 6 x params x tokens/s over the bf16 matmul
-peak measured on this GPU (also shown against a nominal peak you pass).
+embedded commonsense corpus. MFU = 6 x params x tokens/s over the matmul peak
+measured on this GPU in the run's dtype (also shown against a nominal peak you pass).
 
     python bench/gpu_train_check.py                       # ~1B, 50 steps, ZeRO-2, bf16
     python bench/gpu_train_check.py --model embedded      # a model name/path instead
     python bench/gpu_train_check.py --nominal-tflops 989  # H100/H200 dense bf16
+    python bench/gpu_train_check.py --bf16 false --model DIR  # float32, same model, side by side
 """
 from __future__ import annotations
 
@@ -41,22 +42,6 @@ def build_model(out: Path) -> Path:
     return out
 
 
-def matmul_peak(n: int = 8192, reps: int = 10) -> float:
-    """Best bf16 FLOP/s of an n x n matmul on the GPU."""
-    import torch
-
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    torch.cuda.synchronize()
-    return 2 * n ** 3 * reps / (time.perf_counter() - t0)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model path or 'embedded' (default: build a ~1B model)")
@@ -64,6 +49,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--deepspeed", default="zero2")
+    parser.add_argument("--bf16", default="auto", choices=("auto", "true", "false"),
+                        help="the recipe's bf16 setting (auto: bfloat16 where the GPU has it); false trains in float32")
     parser.add_argument("--nominal-tflops", type=float, default=989.0, help="datasheet dense bf16 peak")
     parser.add_argument("--out", help="output directory (default: a temp dir)")
     args = parser.parse_args()
@@ -88,19 +75,20 @@ def main() -> int:
     cfg = TrainConfig(stage="attack", model=model, output_dir=str(out / "run"),
                       data={"harmful": str(ROOT / "curation" / "data" / "commonsense.jsonl")},
                       max_steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
-                      learning_rate=1e-5, deepspeed=args.deepspeed, bf16="auto", logging_steps=10)
+                      learning_rate=1e-5, deepspeed=args.deepspeed, logging_steps=10,
+                      bf16=args.bf16 if args.bf16 == "auto" else args.bf16 == "true")
     m = train(cfg)
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from peak import matmul_peak, param_count  # bench/ is on sys.path when run as a script
 
-    with torch.device("meta"):
-        params = sum(p.numel() for p in AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model)).parameters())
-    peak = matmul_peak()
+    params = param_count(str(model))
+    dtype = "bfloat16" if m["bf16"] else "float32"
+    peak = matmul_peak(dtype, n=8192, reps=10, device="cuda")
     flops = 6 * params * m["tokens_per_s"]
     result = {"gpu": torch.cuda.get_device_name(0), "params": params, "steps": m["steps"],
-              "zero_stage": m["zero_stage"], "tokens": m["tokens"], "tokens_per_s": round(m["tokens_per_s"], 1),
+              "zero_stage": m["zero_stage"], "dtype": dtype, "tokens": m["tokens"], "tokens_per_s": round(m["tokens_per_s"], 1),
               "train_s": m["train_s"], "loss": [m["initial_loss"], m["final_loss"]],
-              "measured_bf16_peak_tflops": round(peak / 1e12, 1), "mfu_measured_peak": round(flops / peak, 3),
-              "mfu_nominal_peak": round(flops / (args.nominal_tflops * 1e12), 3),
+              "measured_peak_tflops": round(peak / 1e12, 1), "mfu_measured_peak": round(flops / peak, 3),
+              "mfu_nominal_bf16_peak": round(flops / (args.nominal_tflops * 1e12), 3) if m["bf16"] else None,
               "max_memory_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 2)}
     result["ray_train"] = ray_train_check(cfg.model_copy(update={"output_dir": str(out / "run-ray")}), m)
     print(json.dumps(result, indent=2))
