@@ -47,3 +47,53 @@ def metric_chart(runs: list[dict[str, Any]], metric: str, title: str, path: Path
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _rate_bar(rates: list[dict[str, Any]]) -> tuple[float, float, float]:
+    """(value, lower, upper) in %: one seed's Wilson interval, or several seeds' mean and range."""
+    vals = [r["value"] for r in rates]
+    if len(rates) == 1:
+        return 100 * vals[0], 100 * rates[0]["ci95"][0], 100 * rates[0]["ci95"][1]
+    return 100 * sum(vals) / len(vals), 100 * min(vals), 100 * max(vals)
+
+
+def dose_chart(points: list[dict[str, Any]], path: Path) -> Path:
+    """Write a PNG of ASR against the number of curated texts, one panel per defense: curated and
+    uncurated twin with 95% CI bars (several seeds: mean and range), the attacked model as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    defenses = sorted({p["defense"] for p in points})
+    fig, axes = plt.subplots(1, len(defenses), figsize=(4.6 * len(defenses), 3.6), dpi=110, squeeze=False)
+    for ax, defense in zip(axes[0], defenses):
+        mine = [p for p in points if p["defense"] == defense]
+        xs = [p["texts"] for p in mine]
+        v, lo, hi = _rate_bar([mine[0]["attacked"]])
+        ax.axhspan(lo, hi, color="#c44e52", alpha=0.12)
+        ax.axhline(v, color="#c44e52", lw=1, label=f"attacked {v:.1f}%")
+        # the twin a little to the right (log x), so equal points do not hide each other
+        for key, color, label, shift in (("curated", "#4c72b0", "curated", 1.0),
+                                         ("uncurated", "#8c8c8c", "uncurated twin", 1.04)):
+            got = [(x * shift, _rate_bar(p[key])) for x, p in zip(xs, mine) if p[key]]
+            if not got:
+                continue
+            gx = [x for x, _ in got]
+            gv = [b[0] for _, b in got]
+            err = [[b[0] - b[1] for _, b in got], [b[2] - b[0] for _, b in got]]
+            ax.errorbar(gx, gv, yerr=err, color=color, marker="o", capsize=4, label=label)
+        n = mine[0]["attacked"]["n"]
+        ax.set_xscale("log")
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.minorticks_off()
+        ax.set_xlabel("curated texts trained on")
+        ax.set_ylabel("ASR %")
+        ax.set_ylim(0, 105)
+        ax.set_title(f"{defense} (n={n} prompts, 95% CI)")
+        ax.legend(fontsize=7, loc="lower left")
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

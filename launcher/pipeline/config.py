@@ -146,7 +146,16 @@ class PipelineConfig(BaseModel):
     sweep: Optional[list[dict[str, Any]]] = Field(
         None, description="dev-split sweep: variants {name, curate: {...}, stages: {...}} laid over this "
                           "config; `buckle pipeline --config` of such a file writes the levers table")
+    dose: bool = Field(False, description="a dose-response sweep: its variants differ only in curate.limit, "
+                       "and levers.md also shows each defense's ASR (curated, uncurated twin, attacked) "
+                       "against the number of curated texts, as a table and as dose.png")
     profile: Optional[str] = Field(None, description="cluster profile to submit steps to; None: run here")
+
+    @model_validator(mode="after")
+    def _dose_needs_sizes(self) -> "PipelineConfig":
+        if self.dose and len(self.sweep or []) < 2:
+            raise ValueError("dose: a dose-response sweep needs at least two `sweep` variants (one per curate.limit)")
+        return self
 
 
 def shipped() -> list[str]:

@@ -1,4 +1,5 @@
-"""A dev-split sweep: pipeline variants in one directory (shared steps run once) and the levers table."""
+"""A dev-split sweep: pipeline variants in one directory (shared steps run once), the levers table and,
+for `dose: true`, the dose response (pipeline.dose)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +9,7 @@ from buckle.core.config import ConfigError
 from buckle.eval.verdicts import ATTACKED, UNCURATED, Comparator, asr_cell, compare, p_cell
 from buckle.launcher.pipeline.build import run_pipeline
 from buckle.launcher.pipeline.config import PipelineConfig, deep_merge
+from buckle.launcher.pipeline.dose import check_dose, dose_markdown, dose_points, write_dose
 from buckle.launcher.pipeline.plan import Plan, benchmarks
 from buckle.launcher.pipeline.sections import Results, run_dir
 
@@ -20,6 +22,7 @@ def variants(cfg: PipelineConfig) -> list[tuple[str, PipelineConfig]]:
     """
     base = cfg.model_dump(exclude_unset=True)
     base.pop("sweep", None)
+    base.pop("dose", None)  # a variant is one pipeline, not a sweep
     out = []
     for i, entry in enumerate(cfg.sweep or []):
         entry = dict(entry)
@@ -33,6 +36,8 @@ def variants(cfg: PipelineConfig) -> list[tuple[str, PipelineConfig]]:
             raise ConfigError(f"config error: sweep[{i}] ({name}): evaluates on '{bad[0]}'; "
                               "a sweep tunes on a dev split only (e.g. advbench-dev)")
         out.append((name, v))
+    if cfg.dose:
+        check_dose(cfg, out)
     return out
 
 
@@ -44,6 +49,8 @@ def run_sweep(cfg: PipelineConfig, root: Path, run: Callable[..., None],
         log(f"== sweep variant: {name}")
         plan, results = run_pipeline(v, root, run, log=log)
         rows += lever_rows(name, plan, results)
+    if cfg.dose:
+        write_dose(dose_points(rows), root)
     (root / "levers.md").write_text(levers_markdown(cfg, rows), encoding="utf-8")
     return rows
 
@@ -76,7 +83,8 @@ def levers_markdown(cfg: PipelineConfig, rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['variant']} | {row['defense']} | {improved} | {asr_cell([row['attacked']])} | "
                      f"{asr_cell(row['curated'])} | {asr_cell(row['uncurated'])} | {p_cell(_seeds(row, UNCURATED))} "
                      f"| {p_cell(_seeds(row, ATTACKED))} | {ppl} |")
-    return "\n".join(lines) + "\n"
+    dose = ["", dose_markdown(dose_points(rows))] if cfg.dose else []
+    return "\n".join(lines + dose) + "\n"
 
 
 def _seeds(row: dict[str, Any], comp: Comparator) -> list[dict[str, Any]]:
