@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from buckle.core.config import ConfigError
+from buckle.eval.charts import dose_chart
 from buckle.eval.verdicts import UNCURATED, asr_cell, p_cell
 
 
@@ -75,6 +76,4 @@ def dose_markdown(points: list[dict[str, Any]], chart: str | None = "dose.png") 
 
 def write_dose(points: list[dict[str, Any]], root: Path) -> Path:
     """dose.png under `root` (eval.charts.dose_chart)."""
-    from buckle.eval.charts import dose_chart
-
     return dose_chart(points, root / "dose.png")
