@@ -2,8 +2,9 @@
 
 Every row decodes exactly --max-new-tokens greedy tokens per prompt (end-of-turn
 ignored) from the same prompts, so all do the same work. For each dtype of
---dtypes the HF engine runs batched and one prompt at a time (in that order),
-and the script reports whether the two produced identical tokens. Where vLLM is
+--dtypes the HF engine runs batched (the project's decode loop), batched
+through transformers' `generate`, and one prompt at a time (in that order),
+and the script reports whether they produced identical tokens. Where vLLM is
 installed here or in its own environment (served; --engines hf,vllm), it then
 decodes the same prompts in each dtype in one call, after the HF runs (its idle
 server would otherwise share the cores with them); its load (server start-up)
@@ -71,12 +72,17 @@ def main() -> None:
         batched = generate(model, tok, convs, args.max_new_tokens, args.batch_size, exact_tokens=True)
         t_batched = time.perf_counter() - t0
         t0 = time.perf_counter()
+        via = generate(model, tok, convs, args.max_new_tokens, args.batch_size, exact_tokens=True, via_generate=True)
+        t_via = time.perf_counter() - t0
+        t0 = time.perf_counter()
         single = [generate(model, tok, [c], args.max_new_tokens, 1, exact_tokens=True)[0] for c in convs]
         t_single = time.perf_counter() - t0
         assert sum(g.tokens for g in batched) == sum(g.tokens for g in single) == new
-        hf[dtype] = {"batched": batched, "t_batched": t_batched, "t_single": t_single,
-                     "same": sum(b.ids == s.ids for b, s in zip(batched, single))}
-        print(f"  hf {dtype}: batched {t_batched:.2f} s, one at a time {t_single:.2f} s", flush=True)
+        hf[dtype] = {"batched": batched, "t_batched": t_batched, "t_single": t_single, "t_via": t_via,
+                     "same": sum(b.ids == s.ids for b, s in zip(batched, single)),
+                     "same_via": sum(b.ids == v.ids for b, v in zip(batched, via))}
+        print(f"  hf {dtype}: batched {t_batched:.2f} s, batched by generate {t_via:.2f} s, "
+              f"one at a time {t_single:.2f} s", flush=True)
         del model
     # FLOPs count each prompt's tokens (prefill) plus the new ones
     tokens = sum(len(encode(tok, c)) for c in convs) + new
@@ -90,12 +96,14 @@ def main() -> None:
 
     for dtype, r in hf.items():
         row("hf", dtype, "one at a time", r["t_single"])
+        row("hf", dtype, f"generate ({args.batch_size})", r["t_via"])
         row("hf", dtype, f"batched ({args.batch_size})", r["t_batched"])
     for dtype, v in vllm.items():
         row("vllm", dtype, "one call", v["seconds"])
     for dtype, r in hf.items():
         print(f"{dtype}: batched vs one at a time {r['t_single'] / r['t_batched']:.2f}x; "
-              f"identical outputs {r['same']}/{len(convs)}")
+              f"identical outputs {r['same']}/{len(convs)}; decode loop vs transformers generate, batched, "
+              f"{r['t_via'] / r['t_batched']:.2f}x, identical {r['same_via']}/{len(convs)}")
     if {"float32", "bfloat16"} <= hf.keys():
         f, b = hf["float32"], hf["bfloat16"]
         same = sum(x.ids == y.ids for x, y in zip(f["batched"], b["batched"]))

@@ -126,3 +126,18 @@ def test_shared_prefill_matches_separate_prompts(tiny_lm, monkeypatch):
     alone = {k: sample(model, [p], [1.0], [1e-6], [8], tok.pad_token_id, [], seed=0, min_new_tokens=8)[0].ids
              for k, p in (("a", a), ("b", b))}
     assert [s.ids for s in shared] == [alone[k] for k in "ababa"]
+
+
+def test_temperature_zero_rows_take_the_argmax_beside_sampled_rows():
+    import torch
+
+    from buckle.core.engine.hf_sample import PerRowSampling
+
+    torch.manual_seed(0)
+    logits = torch.randn(4, 50)
+    sampler = PerRowSampling([0.0, 1.0, 0.0, 1.0], [1.0, 0.5, 0.9, 1.0])
+    picks = [sampler.draw(logits) for _ in range(20)]
+    argmax = logits.argmax(dim=-1)
+    assert all(p[0] == argmax[0] and p[2] == argmax[2] for p in picks)
+    assert len({int(p[3]) for p in picks}) > 1  # the full-vocabulary row still samples
+    assert torch.equal(PerRowSampling([0.0] * 4, [1.0] * 4).draw(logits), argmax)

@@ -90,3 +90,22 @@ def test_engine_greedy_is_the_eval_generation(tiny):
     assert [g.ids for g in engine.greedy(convs, 8)] == [g.ids for g in generate(model, tok, convs, 8, 2)]
     nll = engine.response_nll(PROMPTS[:2], ["Boil it.", "Paris."])
     assert [n for _, n in nll] == [n for _, n in response_nll(model, tok, PROMPTS[:2], ["Boil it.", "Paris."])]
+
+
+def test_greedy_decode_loop_equals_transformers_generate(tiny):
+    """Greedy batches run through the project's decode loop; transformers' generate gives the same tokens,
+    whether rows stop early or run to the budget with their stops suppressed (exact_tokens)."""
+    model, tok = tiny
+    convs = [chat(p) for p in PROMPTS]
+    free = generate(model, tok, convs, 24, batch_size=3, exact_tokens=True)
+    cfg, eos = model.generation_config, model.generation_config.eos_token_id
+    cfg.eos_token_id = [tok.eos_token_id, free[0].ids[5]]  # a token the tiny model emits: row 0 now stops early
+    try:
+        for exact in (False, True):
+            ours = generate(model, tok, convs, 24, batch_size=3, exact_tokens=exact)
+            ref = generate(model, tok, convs, 24, batch_size=3, exact_tokens=exact, via_generate=True)
+            assert [g.ids for g in ours] == [g.ids for g in ref]
+            assert [g.text for g in ours] == [g.text for g in ref]
+            assert {g.tokens for g in ours} == {24} if exact else ours[0].tokens <= 5
+    finally:
+        cfg.eos_token_id = eos

@@ -37,10 +37,13 @@ class PerRowSampling:
 
     A row keeps its likeliest tokens while the probability mass before a token
     is below its top_p (so at least one); top_p >= 1 keeps the whole vocabulary.
+    A row at temperature 0 is greedy: it takes its likeliest token.
     """
 
     def __init__(self, temperatures: Sequence[float], top_ps: Sequence[float], candidates: int = CANDIDATES):
-        self.temperatures = torch.tensor(list(temperatures), dtype=torch.float32)
+        temps = torch.tensor(list(temperatures), dtype=torch.float32)
+        self.greedy = temps <= 0
+        self.temperatures = temps.masked_fill(self.greedy, 1.0)  # greedy rows' nuclei are computed, then unused
         self.top_ps = torch.tensor(list(top_ps), dtype=torch.float32)
         self.candidates = candidates
 
@@ -75,13 +78,16 @@ class PerRowSampling:
 
     def draw(self, logits: torch.Tensor) -> torch.Tensor:
         """One token id per row from its nucleus, with one uniform number per row from torch's generator."""
+        greedy = self.greedy.to(logits.device)
+        if bool(greedy.all()):  # no nucleus to find, nor a random number to draw
+            return logits.argmax(dim=-1)
         u = torch.rand(logits.shape[0], 1, device=logits.device)
         out = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
         for rows, cum, ids, size in self.nuclei(logits):
             last = (size - 1)[:, None]
             pick = torch.searchsorted(cum, u[rows] * cum.gather(1, last), right=True)
             out[rows] = ids.gather(1, torch.minimum(pick, last))[:, 0]
-        return out
+        return torch.where(greedy, logits.argmax(dim=-1), out)
 
 
 def _sizes(cum: torch.Tensor, vals: torch.Tensor, top_ps: torch.Tensor) -> torch.Tensor:
