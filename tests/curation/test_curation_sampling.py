@@ -141,3 +141,35 @@ def test_temperature_zero_rows_take_the_argmax_beside_sampled_rows():
     assert all(p[0] == argmax[0] and p[2] == argmax[2] for p in picks)
     assert len({int(p[3]) for p in picks}) > 1  # the full-vocabulary row still samples
     assert torch.equal(PerRowSampling([0.0] * 4, [1.0] * 4).draw(logits), argmax)
+
+
+def test_a_common_opening_is_prefilled_once_and_changes_no_continuation(tiny_lm, monkeypatch):
+    """Prompts that open alike (one system turn) prefill that opening once; each row then holds
+    [opening][padding][rest], and its logits and greedy tokens are those of the prompt run alone."""
+    import buckle.core.engine.hf_sample as gen
+
+    model, tok = tiny_lm
+    system = "You are a careful assistant who answers household questions briefly and safely."
+    users = ["Hi", "How do I boil an egg without cracking the shell?", "Name a fruit.", "Why is the sky blue today?"]
+    prompts = [prompt_ids(tok, u, system) for u in users]
+    opening = gen._common_prefix([tuple(p) for p in prompts])
+    assert opening >= gen.MIN_SHARED_PREFIX and len({len(p) for p in prompts}) == 4
+    width = max(map(len, prompts))
+    shapes = []
+    real = model.forward
+    monkeypatch.setattr(model, "forward", lambda *a, **k: shapes.append(tuple(k["input_ids"].shape)) or real(*a, **k))
+    with torch.inference_mode():
+        logits, _, mask = gen._shared_prefill(model, prompts, width + 10, tok.pad_token_id)
+    assert shapes == [(1, opening), (4, width - opening)]
+    assert mask[:, :width].sum(dim=-1).tolist() == [len(p) for p in prompts]
+    monkeypatch.setattr(gen, "MIN_SHARED_PREFIX", 10 ** 6)
+    with torch.inference_mode():
+        plain, _, _ = gen._shared_prefill(model, prompts, width + 10, tok.pad_token_id)
+    assert torch.allclose(logits, plain, atol=1e-4)
+    monkeypatch.setattr(gen, "MIN_SHARED_PREFIX", 8)
+    out = sample(model, prompts, [0.0] * 4, [1.0] * 4, [10] * 4, tok.pad_token_id, [], batch_size=4,
+                 min_new_tokens=10)
+    for p, s in zip(prompts, out):
+        alone = model.generate(input_ids=torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                               do_sample=False, max_new_tokens=10, min_new_tokens=10, pad_token_id=tok.pad_token_id)
+        assert s.ids == alone[0, len(p):].tolist()
