@@ -51,20 +51,16 @@ def main() -> None:
         convs = [chat(json.loads(line)["prompt"]) for line in fh][:args.prompts]
     shared_min = loop.MIN_SHARED_PREFIX
 
-    def run(mode: str) -> tuple[float, list]:
+    outs: dict[str, list] = {}
+
+    def run(mode: str) -> None:
         loop.MIN_SHARED_PREFIX = shared_min if mode == "loop+shared opening" else 10 ** 9
-        t0 = time.process_time()
         out = generate(model, tok, convs, args.max_new_tokens, args.batch_size, exact_tokens=True,
                        via_generate=mode == "generate")
-        return time.process_time() - t0, [g.ids for g in out]
+        outs[mode] = [g.ids for g in out]
 
     generate(model, tok, convs[:2], 4, 2)  # one-off costs
-    times: dict[str, list[float]] = {m: [] for m in MODES}
-    outs: dict[str, list] = {}
-    for rep in range(args.reps):
-        for mode in MODES if rep % 2 == 0 else MODES[::-1]:
-            secs, outs[mode] = run(mode)
-            times[mode].append(secs)
+    times = alternate(MODES, run, args.reps)
     print(f"model {args.model} ({model.dtype}), {len(convs)} prompts x {args.max_new_tokens} new tokens, "
           f"batches of {args.batch_size}, {args.reps} repetitions; CPU seconds per run")
     base = statistics.median(times["generate"])
@@ -80,39 +76,43 @@ def curation(model_name: str, n: int, batch: int, new: int, reps: int, dtype: st
     import buckle.core.engine.hf_sample as loop
     from buckle.core.catalog.data import materialize
     from buckle.core.catalog.models import resolve_model
-    from buckle.core.engine.hf_lm import load_lm, prompt_ids, stop_ids
+    from buckle.core.engine.hf import HFEngine
+    from buckle.core.engine.hf_lm import prompt_ids
     from buckle.curation.method.prompts import note_prompt
 
-    model, tok = load_lm(resolve_model(model_name), dtype, device="cpu")
+    engine = HFEngine.load(resolve_model(model_name), dtype, device="cpu", gen_batch_size=batch)
     with open(materialize("commonsense-train"), encoding="utf-8") as fh:
         texts = [json.loads(line) for line in fh][:n]
     grid = [(t, p) for t in (0.4, 0.6, 0.8) for p in (0.9, 1.0)]
-    prompts = [prompt_ids(tok, note_prompt(r["instruction"], r["response"], ["safety", "caution", "others"]))
+    prompts = [prompt_ids(engine.tok, note_prompt(r["instruction"], r["response"], ["safety", "caution", "others"]))
                for r in texts for _ in grid]
     temps, tops = [t for _ in texts for t, _ in grid], [p for _ in texts for _, p in grid]
     shared_min = loop.MIN_SHARED_PREFIX
-    pad = tok.pad_token_id if tok.pad_token_id is not None else stop_ids(model.generation_config, tok)[0]
+    modes = ("loop", "loop+shared opening")
 
-    def run(shared: bool) -> float:
-        loop.MIN_SHARED_PREFIX = shared_min if shared else 10 ** 9
-        t0 = time.process_time()
-        loop.sample(model, prompts, temps, tops, [new] * len(prompts), pad, [], batch_size=batch, seed=0,
-                    min_new_tokens=new)
-        return time.process_time() - t0
+    def run(mode: str) -> None:
+        loop.MIN_SHARED_PREFIX = shared_min if mode == "loop+shared opening" else 10 ** 9
+        engine.sample(prompts, temps, tops, [new] * len(prompts), seed=0, min_new_tokens=new)
 
-    times: dict[bool, list[float]] = {True: [], False: []}
-    for rep in range(reps):
-        for shared in (True, False) if rep % 2 == 0 else (False, True):
-            times[shared].append(run(shared))
+    times = alternate(modes, run, reps)
     opening = loop._common_prefix(list(dict.fromkeys(tuple(p) for p in prompts)))
-    print(f"model {model_name} ({model.dtype}), {len(texts)} note prompts x {len(grid)} grid pairs x {new} "
+    print(f"model {model_name} ({engine.model.dtype}), {len(texts)} note prompts x {len(grid)} grid pairs x {new} "
           f"tokens, batches of {batch}, {reps} repetitions; common opening {opening} of "
           f"{sum(map(len, prompts)) / len(prompts):.0f} tokens; CPU seconds per run")
-    for shared in (False, True):
-        label = "loop+shared opening" if shared else "loop"
-        print(f"{label:<22}{' '.join(f'{t:6.1f}' for t in times[shared])}   median {statistics.median(times[shared]):6.2f}")
-    print(f"shared opening vs not: {statistics.median(times[False]) / statistics.median(times[True]):.2f}x")
+    for mode in modes:
+        print(f"{mode:<22}{' '.join(f'{t:6.1f}' for t in times[mode])}   median {statistics.median(times[mode]):6.2f}")
+    print(f"shared opening vs not: {statistics.median(times['loop']) / statistics.median(times[modes[1]]):.2f}x")
 
+
+def alternate(modes: tuple[str, ...], run, reps: int) -> dict[str, list[float]]:
+    """CPU seconds of `run(mode)` per mode over `reps` rounds, the order reversed every other round."""
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    for rep in range(reps):
+        for mode in modes if rep % 2 == 0 else modes[::-1]:
+            t0 = time.process_time()
+            run(mode)
+            times[mode].append(time.process_time() - t0)
+    return times
 
 if __name__ == "__main__":
     main()
